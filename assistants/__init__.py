@@ -1,0 +1,1 @@
+"""Wiring, the CLI and deployments of the three reference assistants."""

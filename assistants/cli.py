@@ -1,0 +1,146 @@
+"""``assistants``: the one command line of the suite.
+
+  assistants up                      start the embedded database, ingest every sample corpus
+  assistants db start|stop|status    manage the embedded Postgres (ignored with DATABASE_URL)
+  assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
+  assistants search DOMAIN QUERY     retrieval from the command line (--mode, -k, --as-of)
+  assistants config DOMAIN           print the validated settings
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+
+import yaml
+
+from shared.db import DatabaseUnavailable
+from shared.settings import ConfigError
+
+from .domains import DOMAINS, samples_dir, settings_for
+
+
+def _runtime(domain: str, db=None):
+    from shared.runtime import Runtime
+
+    return Runtime(settings_for(domain), db=db)
+
+
+def cmd_ingest(args) -> int:
+    rt = _runtime(args.domain)
+    try:
+        summary = rt.ingestor(principal=args.principal).run(args.paths, prune=args.prune, progress=not args.quiet)
+    finally:
+        rt.close()
+    for name, reason in summary.failed:
+        print(f"FAILED {name}: {reason}", file=sys.stderr)
+    print(f"[{args.domain}] {summary.line()}")
+    return 1 if (args.strict and summary.failed) else 0
+
+
+def cmd_up(args) -> int:
+    """The main job: every domain's sample corpus ingested into the embedded database."""
+    first = _runtime(DOMAINS[0])
+    failed = 0
+    try:
+        for domain in DOMAINS:
+            rt = first if domain == DOMAINS[0] else _runtime(domain, db=first.db)
+            summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet)
+            for name, reason in summary.failed:
+                print(f"FAILED {name}: {reason}", file=sys.stderr)
+            failed += len(summary.failed)
+            print(f"[{domain}] {summary.line()}")
+    finally:
+        first.close()
+    where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
+    print(f"ready: {len(DOMAINS)} domains ingested into {where}")
+    return 1 if failed else 0
+
+
+def cmd_search(args) -> int:
+    rt = _runtime(args.domain)
+    try:
+        retriever = rt.retriever(principal=args.principal, as_of=args.as_of, mode=args.mode, top_k=args.k)
+        for i, hit in enumerate(retriever.retrieve(args.query), start=1):
+            m = hit.node.metadata
+            span = f"{m.get('char_start')}-{m.get('char_end')}"
+            print(f"[{i}] {hit.score:.4f}  {m.get('title')}  ({m.get('doc_id')} chars {span})")
+            print("    " + hit.node.get_content()[:300].replace("\n", " "))
+    finally:
+        rt.close()
+    return 0
+
+
+def cmd_db(args) -> int:
+    from shared.db import embedded
+
+    s = settings_for(DOMAINS[0])
+    if s.database.url:
+        print("DATABASE_URL is set: the embedded server is not used")
+        return 0
+    data_dir = s.state_dir / "pg"
+    if args.action == "start":
+        _runtime(DOMAINS[0]).db.close()  # opening starts, migrates and self-checks it
+        print(f"embedded Postgres running in {data_dir.resolve()}")
+    elif args.action == "stop":
+        print("stopped" if embedded.stop(data_dir) else "not running")
+    else:
+        print(f"embedded Postgres in {data_dir.resolve()}: {'running' if embedded.is_running(data_dir) else 'stopped'}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    print(yaml.safe_dump(settings_for(args.domain).model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="assistants", description="Domain assistants: RAG vs fine-tuning, per domain.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded database and ingest every domain's samples")
+    up.add_argument("--quiet", action="store_true", help="no progress bars")
+    up.set_defaults(func=cmd_up)
+
+    db = sub.add_parser("db", help="manage the embedded Postgres")
+    db.add_argument("action", choices=["start", "stop", "status"])
+    db.set_defaults(func=cmd_db)
+
+    ing = sub.add_parser("ingest", help="ingest files or folders into a domain's collection")
+    ing.add_argument("domain", choices=DOMAINS)
+    ing.add_argument("paths", nargs="+", metavar="PATH")
+    ing.add_argument("--prune", action="store_true", help="remove documents whose files are gone (within PATHs)")
+    ing.add_argument("--principal", help="owner of the ingested documents (private to that principal)")
+    ing.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
+    ing.add_argument("--quiet", action="store_true", help="no progress bars")
+    ing.set_defaults(func=cmd_ingest)
+
+    se = sub.add_parser("search", help="retrieve passages for a query")
+    se.add_argument("domain", choices=DOMAINS)
+    se.add_argument("query")
+    se.add_argument("--mode", choices=["vector", "text", "hybrid"])
+    se.add_argument("-k", type=int, default=None)
+    se.add_argument("--as-of", type=date.fromisoformat, help="only what was in force on this date (YYYY-MM-DD)")
+    se.add_argument("--principal")
+    se.set_defaults(func=cmd_search)
+
+    cf = sub.add_parser("config", help="print a domain's validated settings")
+    cf.add_argument("domain", choices=DOMAINS)
+    cf.set_defaults(func=cmd_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, DatabaseUnavailable, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

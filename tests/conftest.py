@@ -1,0 +1,68 @@
+"""Fixtures on real components: the embedded Postgres (or DATABASE_URL), the bundled
+MiniLM embedding model, real files on disk."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ASSISTANTS_PROFILE", "test")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory) -> Path:
+    """One embedded server for the whole run, in a private state dir, stopped at the end."""
+    path = Path(os.environ.get("ASSISTANTS_TEST_STATE_DIR") or tmp_path_factory.mktemp("state"))
+    os.environ["ASSISTANTS_STATE_DIR"] = str(path)
+    yield path
+    if not os.environ.get("DATABASE_URL"):
+        from shared.db import embedded
+
+        embedded.stop(path / "pg")
+
+
+@pytest.fixture(scope="session")
+def settings(state_dir):
+    from assistants.domains import settings_for
+
+    return settings_for("finance")
+
+
+@pytest.fixture(scope="session")
+def db(settings):
+    from shared.db import Database
+
+    database = Database(settings.database, state_dir=settings.state_dir, embedding_dim=settings.embedding.dim).open()
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def embedding(settings):
+    from shared.embedding import SentenceEmbedding
+
+    return SentenceEmbedding(settings.embedding)
+
+
+@pytest.fixture
+def collection() -> str:
+    return "t_" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def store(db, settings, collection):
+    from shared.store import PgVectorStore
+
+    return PgVectorStore(db, collection, settings.retrieval)
+
+
+def requires_shared_data(*parts: str):
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"needs ../shared/data/{'/'.join(parts)}")

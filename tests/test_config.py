@@ -1,0 +1,80 @@
+"""Every config file validates; invalid config fails naming the key; overrides layer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assistants.domains import DOMAINS, domain_dir, settings_for
+from shared.settings import PROFILES_DIR, ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_domain_config_is_valid(domain):
+    s = settings_for(domain)
+    assert isinstance(s, Settings)
+    assert s.domain.name == domain
+    assert (domain_dir(domain) / s.domain.samples).is_dir(), "each domain ships a sample corpus"
+
+
+def test_every_domain_folder_is_registered():
+    folders = {p.parent.name for p in ROOT.glob("*/config.yaml")}
+    assert folders == set(DOMAINS), "a folder with config.yaml must be listed in assistants/domains.py"
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+def test_every_profile_is_valid(profile):
+    s = load_settings(domain_dir("finance"), env={"ASSISTANTS_PROFILE": profile})
+    assert s.domain.name == "finance"
+
+
+def _domain(tmp_path: Path, extra: dict) -> Path:
+    cfg = {"domain": {"name": "demo", "title": "Demo", "approach": "rag"}, **extra}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ({"retrieval": {"top_k": 0}}, "retrieval.top_k"),
+        ({"retrieval": {"topk": 3}}, "retrieval.topk"),
+        ({"retrieval": {"mode": "fuzzy"}}, "retrieval.mode"),
+        ({"chunking": {"chunk_size": 100, "chunk_overlap": 100}}, "chunking.chunk_overlap"),
+        ({"database": {"app_role": "x; drop table"}}, "database.app_role"),
+    ],
+)
+def test_invalid_config_names_the_key(tmp_path, extra, key):
+    with pytest.raises(ConfigError, match=f"key '{key}'"):
+        load_settings(_domain(tmp_path, extra), env={})
+
+
+def test_missing_required_key(tmp_path):
+    (tmp_path / "config.yaml").write_text("domain: {name: demo}\n")
+    with pytest.raises(ConfigError, match="domain.title"):
+        load_settings(tmp_path, env={})
+
+
+def test_layers_defaults_yaml_profile_env(tmp_path):
+    d = _domain(tmp_path, {"retrieval": {"top_k": 7}, "ingest": {"write_batch_chunks": 10}})
+    s = load_settings(d, env={})
+    assert (s.retrieval.top_k, s.retrieval.mode, s.database.url) == (7, "hybrid", None)
+    s = load_settings(d, env={"ASSISTANTS_PROFILE": "test"})
+    assert s.ingest.write_batch_chunks == 64  # the profile overrides the yaml
+    s = load_settings(d, env={"ASSISTANTS_RETRIEVAL__TOP_K": "9", "DATABASE_URL": "postgresql://u@h/db",
+                              "ASSISTANTS_RETRIEVAL__MODE": "vector"})
+    assert (s.retrieval.top_k, s.retrieval.mode, s.database.url) == (9, "vector", "postgresql://u@h/db")
+    with pytest.raises(ConfigError, match="retrieval.top_k"):
+        load_settings(d, env={"ASSISTANTS_RETRIEVAL__TOP_K": "lots"})
+
+
+def test_unknown_profile_and_bad_yaml(tmp_path):
+    d = _domain(tmp_path, {})
+    with pytest.raises(ConfigError, match="no such profile"):
+        load_settings(d, env={"ASSISTANTS_PROFILE": "nope"})
+    (tmp_path / "config.yaml").write_text("domain: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(d, env={})
