@@ -72,6 +72,11 @@ class RetrievalSettings(_Strict):
 class IngestSettings(_Strict):
     max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are refused, by name.")
     write_batch_chunks: int = Field(256, ge=1, description="Chunks embedded together before their documents are committed.")
+    bulk_min_chunks: int = Field(
+        2000, ge=1,
+        description="A public load of at least this many chunks (and at least the collection's size) "
+        "builds the HNSW index once afterwards instead of maintaining it per row.",
+    )
 
 
 class DomainSettings(_Strict):

@@ -114,17 +114,45 @@ def test_re_adding_a_node_replaces_it(store, embedding):
     assert [n.text for n in nodes] == ["Replaced text about Delaware law."]
 
 
-def test_vector_query_uses_the_hnsw_index(filled, embedding, db):
-    from shared.store import queries
+@pytest.fixture
+def big(store, db):
+    """3,000 rows (random unit vectors, text from a small vocabulary), analysed, so the
+    planner makes the choices it makes in production."""
+    import random
+
+    import numpy as np
+
+    rnd = random.Random(1)
+    vocab = "lease tenant landlord notice payment clause court statute breach remedy fund bond risk".split()
+    vecs = np.random.default_rng(1).normal(size=(3000, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    nodes = [TextNode(id_=f"b{i}", text=" ".join(rnd.choices(vocab, k=40)) + (" governing law" if i % 100 == 0 else ""),
+                      embedding=v.tolist()) for i, v in enumerate(vecs)]
+    with store.bulk_load():
+        store.add(nodes)
+    with db._admin() as conn:
+        conn.execute(f"ANALYZE chunks_{store.collection}")
+    return store
+
+
+@pytest.mark.parametrize("mode, index", [
+    ("vector", "embedding_hnsw"),
+    ("text", "tsv_idx"),  # under RLS this needs the leakproof @@ of migration 0002
+    ("hybrid", "tsv_idx"),
+    ("hybrid", "embedding_hnsw"),
+])
+def test_queries_use_their_index_under_rls(big, db, mode, index):
     from psycopg import sql
 
-    stmt = queries.build("vector", collection=filled.collection, where=sql.SQL("TRUE"), k=3, candidates=40,
+    from shared.store import queries
+
+    stmt = queries.build(mode, collection=big.collection, where=sql.SQL("TRUE"), k=5, candidates=40,
                          rrf_k=60, scan_cap=100, ts_config="english")
-    with db.session() as conn:
-        conn.execute("SET LOCAL enable_sort = off")  # 5 rows: ask for order without sorting
-        plan = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN ") + stmt,
-                                                     {"q": embedding.embed(["law"])[0]}).fetchall())
-    assert "embedding_idx" in plan and f"chunks_{filled.collection}" in plan
+    with db.session("alice") as conn:
+        conn.execute(queries.SET_SEARCH, ("40",))
+        q = conn.execute("SELECT embedding FROM chunks WHERE node_id = 'b7'").fetchone()[0]
+        plan = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN ") + stmt, {"q": q, "text": "governing law"}).fetchall())
+    assert f"chunks_{big.collection}_{index}" in plan, plan
 
 
 def test_llama_index_retriever_integration(filled, embedding):
@@ -192,3 +220,18 @@ def test_direct_sql_under_the_app_role(private, db):
             conn.execute("SET ROLE postgres")
     with db.session("bob") as conn:
         assert conn.execute("SELECT count(*) FROM chunks WHERE owner = 'bob' AND collection = %s", (coll,)).fetchone()[0] == 1
+
+
+def test_bulk_load_builds_the_index_once_afterwards(store, embedding, db):
+    def has_index() -> bool:
+        with db._admin() as conn:
+            return conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s",
+                                (f"chunks_{store.collection}_embedding_hnsw",)).fetchone()[0] == 1
+
+    assert has_index()
+    with store.bulk_load():
+        store.add(make_nodes(embedding, PASSAGES))
+        assert not has_index()
+        assert store.query(q(embedding, "blood pressure", "vector", k=1)).ids == ["d3-n"]  # exact scan meanwhile
+    assert has_index()
+    assert store.query(q(embedding, "blood pressure", "vector", k=1)).ids == ["d3-n"]

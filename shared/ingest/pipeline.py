@@ -146,6 +146,14 @@ class Ingestor:
 
     def _write(self, pending: list[_Pending], summary: IngestSummary, progress: bool) -> None:
         total = sum(len(p.chunks) for p in pending)
+        # Only the system context may take the shared index offline; a user's upload never does.
+        if self.principal is None and total >= self.ingest.bulk_min_chunks and total >= self.store.count():
+            with self.store.bulk_load():
+                self._write_batches(pending, summary, progress, total)
+        else:
+            self._write_batches(pending, summary, progress, total)
+
+    def _write_batches(self, pending: list[_Pending], summary: IngestSummary, progress: bool, total: int) -> None:
         bar = tqdm(total=total, desc="embed+write", unit="chunk", disable=not progress or not total, file=sys.stderr)
         batch: list[_Pending] = []
         for i, p in enumerate(pending):

@@ -117,6 +117,14 @@ class PgVectorStore(BasePydanticVectorStore):
     def client(self) -> Database:
         return self._db
 
+    def bulk_load(self):
+        """Context manager for large loads: the HNSW index is built once, afterwards."""
+        return self._db.bulk_load(self.collection)
+
+    def count(self, principal: str | None = None) -> int:
+        with self._db.session(principal) as conn:
+            return conn.execute("SELECT count(*) FROM chunks WHERE collection = %s", (self.collection,)).fetchone()[0]
+
     # ---- writes -----------------------------------------------------------------------
     def _stage(self, conn, rows: Iterable[tuple]) -> None:
         conn.execute(

@@ -58,8 +58,8 @@ CREATE TABLE chunks (
 ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN;
 CREATE INDEX chunks_doc_idx ON chunks (doc_id);
 CREATE INDEX chunks_tsv_idx ON chunks USING gin (tsv);
-CREATE INDEX chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)
-  WITH (m = {hnsw_m}, ef_construction = {hnsw_ef_construction});
+-- The HNSW index is per partition (Database.ensure_collection), not on the parent, so a
+-- bulk load can drop and rebuild one collection's graph without touching the others.
 
 ALTER TABLE documents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE chunks ENABLE ROW LEVEL SECURITY;
