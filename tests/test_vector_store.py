@@ -148,8 +148,7 @@ def test_queries_use_their_index_under_rls(big, db, mode, index):
 
     stmt = queries.build(mode, collection=big.collection, where=sql.SQL("TRUE"), k=5, candidates=40,
                          rrf_k=60, scan_cap=100, ts_config="english")
-    with db.session("alice") as conn:
-        conn.execute(queries.SET_SEARCH, ("40",))
+    with db.session("alice", queries.search_gucs(40)) as conn:
         q = conn.execute("SELECT embedding FROM chunks WHERE node_id = 'b7'").fetchone()[0]
         plan = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN ") + stmt, {"q": q, "text": "governing law"}).fetchall())
     assert f"chunks_{big.collection}_{index}" in plan, plan

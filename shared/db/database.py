@@ -184,14 +184,18 @@ class Database:
             self.ensure_collection(name)
 
     @contextmanager
-    def session(self, principal: str | None = None) -> Iterator[psycopg.Connection]:
+    def session(self, principal: str | None = None, gucs: dict[str, str] | None = None) -> Iterator[psycopg.Connection]:
         """A pooled connection inside one transaction, acting as ``principal``
-        (``None``: the system context, which sees and writes public rows only)."""
+        (``None``: the system context, which sees and writes public rows only).
+        ``gucs`` are further transaction-local settings, sent in the same round trip."""
         if self._pool is None:
             raise RuntimeError("Database.open() first")
+        settings = {"app.principal": principal or "", **(gucs or {})}
+        stmt = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings))
+        args = [x for kv in settings.items() for x in kv]
         try:
             with self._pool.connection() as conn, conn.transaction():
-                conn.execute("SELECT set_config('app.principal', %s, true)", (principal or "",))
+                conn.execute(stmt, args)
                 yield conn
         except psycopg.OperationalError as e:
             raise DatabaseUnavailable(f"database connection lost: {str(e).strip()}; retry the request") from e

@@ -7,9 +7,12 @@ from psycopg import sql
 
 SELECT_COLS = sql.SQL("c.node_id, c.doc_id, c.owner, c.text, c.metadata, c.valid_from, c.valid_to")
 
-# strict_order: when RLS or filters drop rows, keep walking the HNSW graph until k rows
-# survive, instead of silently returning fewer (pgvector >= 0.8).
-SET_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'strict_order', true)"
+
+
+def search_gucs(ef_search: int) -> dict[str, str]:
+    # strict_order: when RLS or filters drop rows, keep walking the HNSW graph until k
+    # rows survive, instead of silently returning fewer (pgvector >= 0.8).
+    return {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": "strict_order"}
 
 
 def _vector_ranked(coll: sql.Composable, where: sql.Composable, limit: int) -> sql.Composable:
