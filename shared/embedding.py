@@ -11,6 +11,7 @@ from typing import Any, Callable
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from .quiet import quiet_ml_imports
 from .settings import EmbeddingSettings
 
 
@@ -28,6 +29,7 @@ def resolve_model_path(model: str) -> str:
 
 @lru_cache(maxsize=4)
 def _load(path: str, device: str):
+    quiet_ml_imports()
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as e:  # pragma: no cover - depends on the install

@@ -58,3 +58,16 @@ def test_embedded_server_is_reused(db):
 
     assert embedded.is_running(db.data_dir)
     assert embedded.start(db.data_dir) == db.admin_url  # a second start reuses the running server
+
+
+def test_external_url_mode_switches_to_the_app_role(db, settings, tmp_path):
+    """DATABASE_URL mode (here pointed at the running server) takes the same code path
+    and still runs every query as the RLS-bound role."""
+    external = Database(DatabaseSettings(url=db.admin_url), state_dir=tmp_path, embedding_dim=settings.embedding.dim)
+    with external as ext:
+        assert not ext.embedded
+        with ext.session("erin") as conn:
+            user, bypass = conn.execute(
+                "SELECT current_user, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()
+        assert user == settings.database.app_role and not bypass
+    assert not (tmp_path / "pg").exists()  # no embedded server was started

@@ -99,9 +99,13 @@ def test_private_ingestion_is_invisible_to_others(tmp_path, store, embedding, se
     root = tmp_path / "mine"
     root.mkdir()
     (root / "portfolio.txt").write_text("Carol owns 40 shares of Initech.")
+    Ingestor(store, embedding, settings.chunking, settings.ingest).run([root], progress=False)  # a public copy
     Ingestor(store, embedding, settings.chunking, settings.ingest, principal="carol").run([root], progress=False)
-    assert store.document_hashes("dave") == {} and store.document_hashes() == {}
-    assert list(store.document_hashes("carol")) == ["mine/portfolio.txt"]
+    assert store.document_hashes("dave") == {}
+    assert list(store.document_hashes()) == ["mine/portfolio.txt"]
+    assert list(store.document_hashes("carol")) == ["@carol/mine/portfolio.txt"]
+    with store.client.session("dave") as conn:
+        assert conn.execute("SELECT count(*) FROM chunks WHERE collection = %s", (store.collection,)).fetchone()[0] == 1
 
 
 @pytest.mark.slow
@@ -117,7 +121,7 @@ def test_killed_ingestion_resumes_without_duplicates_or_losses(tmp_path, db):
 
     def committed() -> int:
         with db.session("killtest") as conn:
-            return conn.execute("SELECT count(*) FROM documents WHERE collection = 'finance'").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM documents WHERE collection = 'finance' AND owner = 'killtest'").fetchone()[0]
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
@@ -132,7 +136,7 @@ def test_killed_ingestion_resumes_without_duplicates_or_losses(tmp_path, db):
     assert out.returncode == 0, out.stderr
     assert f"{n_docs - at_kill} new" in out.stdout and f"{at_kill} unchanged" in out.stdout
     with db.session("killtest") as conn:
-        docs, expected = conn.execute("SELECT count(*), sum(n_chunks) FROM documents WHERE collection = 'finance'").fetchone()
+        docs, expected = conn.execute("SELECT count(*), sum(n_chunks) FROM documents WHERE collection = 'finance' AND owner = 'killtest'").fetchone()
         chunks, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT node_id) FROM chunks WHERE collection = 'finance' AND owner = 'killtest'").fetchone()
     assert docs == n_docs and chunks == distinct == expected

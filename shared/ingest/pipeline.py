@@ -66,6 +66,9 @@ class Ingestor:
     def __init__(self, store: PgVectorStore, embedding: SentenceEmbedding, chunking: ChunkingSettings,
                  ingest: IngestSettings, principal: str | None = None):
         self.store, self.embedding, self.principal = store, embedding, principal
+        # A principal's documents live in their own id space, so an upload named like a
+        # public document can never collide with (or shadow) it.
+        self._id_prefix = f"@{principal}/" if principal else ""
         self.ingest = ingest
         self.splitter = SentenceSplitter(
             chunk_size=min(chunking.chunk_size, embedding.max_tokens),
@@ -124,7 +127,7 @@ class Ingestor:
                 continue
             loaded_sources.add(str(path))
             for doc in docs:
-                doc_id = base if not doc.key else f"{base}#{doc.key}"
+                doc_id = self._id_prefix + (base if not doc.key else f"{base}#{doc.key}")
                 if doc_id in seen:
                     continue
                 seen.add(doc_id)

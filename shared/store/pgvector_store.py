@@ -175,10 +175,12 @@ class PgVectorStore(BasePydanticVectorStore):
             )
 
     def document_hashes(self, principal: str | None = None) -> dict[str, tuple[str, str | None]]:
-        """doc_id -> (content hash, source) for the documents this principal can see."""
+        """doc_id -> (content hash, source) for the documents this principal owns
+        (public documents when ``principal`` is None)."""
         with self._db.session(principal) as conn:
             rows = conn.execute(
-                "SELECT doc_id, content_hash, source FROM documents WHERE collection = %s", (self.collection,)
+                "SELECT doc_id, content_hash, source FROM documents"
+                " WHERE collection = %s AND owner IS NOT DISTINCT FROM app_principal()", (self.collection,)
             ).fetchall()
         return {d: (h, s) for d, h, s in rows}
 
