@@ -1,6 +1,9 @@
 """``assistants``: the one command line of the suite.
 
-  assistants up                      start the embedded database, ingest every sample corpus
+  assistants up                      start the database, ingest every sample corpus, serve the three UIs
+  assistants serve DOMAIN            serve one assistant's chat UI (--port, --host)
+  assistants ask DOMAIN QUESTION     one grounded answer on the command line
+  assistants import DOMAIN NAME PATH convert a dataset with the domain's importer, then ingest it
   assistants db start|stop|status    manage the embedded Postgres (ignored with DATABASE_URL)
   assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
   assistants search DOMAIN QUERY     retrieval from the command line (--mode, -k, --as-of)
@@ -40,22 +43,72 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_up(args) -> int:
-    """The main job: every domain's sample corpus ingested into the embedded database."""
+    """The main job: every domain's samples ingested, then the three chat UIs served."""
     first = _runtime(DOMAINS[0])
+    runtimes = [first] + [_runtime(d, db=first.db) for d in DOMAINS[1:]]
     failed = 0
     try:
-        for domain in DOMAINS:
-            rt = first if domain == DOMAINS[0] else _runtime(domain, db=first.db)
+        if not args.no_serve:
+            for rt in runtimes:
+                rt.generator  # before the embedding model: unsloth must be imported before transformers
+        for domain, rt in zip(DOMAINS, runtimes):
             summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet)
             for name, reason in summary.failed:
                 print(f"FAILED {name}: {reason}", file=sys.stderr)
             failed += len(summary.failed)
             print(f"[{domain}] {summary.line()}")
+        where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
+        print(f"ready: {len(DOMAINS)} domains ingested into {where}")
+        if not args.no_serve:
+            _serve(runtimes)
     finally:
         first.close()
-    where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
-    print(f"ready: {len(DOMAINS)} domains ingested into {where}")
     return 1 if failed else 0
+
+
+def _serve(runtimes, host: str | None = None, port: int | None = None) -> None:
+    from shared.ui import create_server, serve
+
+    apps = []
+    for rt in runtimes:
+        ui = rt.settings.ui
+        h, p = host or ui.host, port or ui.port
+        apps.append((create_server(rt.chat_engine()), h, p))
+        print(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/", flush=True)
+    serve(apps)
+
+
+def cmd_serve(args) -> int:
+    rt = _runtime(args.domain)
+    try:
+        rt.generator  # load the model before serving (and before the embedding model, for unsloth)
+        _serve([rt], args.host, args.port)
+    finally:
+        rt.close()
+    return 0
+
+
+def cmd_ask(args) -> int:
+    rt = _runtime(args.domain)
+    try:
+        engine = rt.chat_engine()
+        turn = None
+        for event in engine.stream(args.question, principal=args.principal, as_of=args.as_of):
+            if event.kind == "token":
+                print(event.text, end="", flush=True)
+            elif event.kind == "done":
+                turn = event.turn
+        print()
+        if turn.usage.get("citations_attributed"):
+            print(f"\nwith citations: {turn.answer}")
+        for p in turn.passages:
+            if p.in_prompt:
+                print(f"[{p.n}] {p.title} ({p.doc_id}{', as of ' + p.as_of if p.as_of else ''})")
+        if turn.disclaimer:
+            print(f"\n{turn.disclaimer}")
+    finally:
+        rt.close()
+    return 0
 
 
 def cmd_search(args) -> int:
@@ -102,7 +155,21 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the embedded database and ingest every domain's samples")
     up.add_argument("--quiet", action="store_true", help="no progress bars")
+    up.add_argument("--no-serve", action="store_true", help="ingest only, do not serve the UIs")
     up.set_defaults(func=cmd_up)
+
+    sv = sub.add_parser("serve", help="serve one assistant's chat UI")
+    sv.add_argument("domain", choices=DOMAINS)
+    sv.add_argument("--host", help="interface (default: ui.host)")
+    sv.add_argument("--port", type=int, help="port (default: the domain's ui.port)")
+    sv.set_defaults(func=cmd_serve)
+
+    ak = sub.add_parser("ask", help="ask one question on the command line")
+    ak.add_argument("domain", choices=DOMAINS)
+    ak.add_argument("question")
+    ak.add_argument("--principal", default="cli", help="whose private documents count, and who owns the record")
+    ak.add_argument("--as-of", type=date.fromisoformat, help="answer from what was in force on this date")
+    ak.set_defaults(func=cmd_ask)
 
     db = sub.add_parser("db", help="manage the embedded Postgres")
     db.add_argument("action", choices=["start", "stop", "status"])

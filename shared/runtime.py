@@ -10,6 +10,10 @@ from .db import Database
 from .settings import Settings
 
 
+# One loaded model per distinct generation config, shared by the domains of a process.
+_GENERATORS: dict[str, object] = {}
+
+
 class Runtime:
     def __init__(self, settings: Settings, db: Database | None = None):
         self.settings = settings
@@ -33,6 +37,21 @@ class Runtime:
         from .store import PgVectorStore
 
         return PgVectorStore(self.db, self.settings.domain.name, self.settings.retrieval)
+
+    @cached_property
+    def generator(self):
+        from .generation import create_generator
+
+        s = self.settings
+        key = s.generation.model_dump_json()
+        if key not in _GENERATORS:
+            _GENERATORS[key] = create_generator(s.generation, s.state_dir)
+        return _GENERATORS[key]
+
+    def chat_engine(self):
+        from .chat import ChatEngine
+
+        return ChatEngine(self, self.generator)
 
     def ingestor(self, principal: str | None = None):
         from .ingest import Ingestor

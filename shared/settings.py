@@ -79,6 +79,58 @@ class IngestSettings(_Strict):
     )
 
 
+class GenerationSettings(_Strict):
+    backend: Literal["auto", "llamacpp", "transformers", "unsloth", "openai"] = Field(
+        "auto", description="Generation backend; `auto` = unsloth on CUDA, llamacpp on CPU.")
+    model: str | None = Field(
+        None, description="GGUF file (llamacpp; transformers/unsloth dequantize it once), HF directory or hub id "
+        "(offline cache), or the served model name (openai). Unset: the bundled SmolLM2-135M-Instruct GGUF.")
+    adapter: str | None = Field(
+        None, description="LoRA adapter: a GGUF LoRA file (llamacpp), a PEFT directory (transformers/unsloth), "
+        "or the adapter's served name (openai, e.g. a vLLM LoRA module).")
+    context_window: int = Field(2048, ge=256, description="Tokens the model attends to; prompts are budgeted to fit.")
+    max_new_tokens: int = Field(256, ge=1, description="Most tokens one answer may take (reserved in the budget).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 = greedy (reproducible).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (when temperature > 0).")
+    repeat_penalty: float = Field(1.1, ge=1, le=2, description="Penalty on repeated tokens; small models loop without it.")
+    seed: int = Field(0, description="Sampling seed.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for llamacpp (unset: all cores).")
+    load_in_4bit: bool | None = Field(None, description="4-bit NF4 weights (unsloth/transformers); unset: only on CUDA.")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend).")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's API key.")
+    tokenizer: str | None = Field(
+        None, description="openai backend: a local GGUF or HF tokenizer for exact token budgets "
+        "(unset: the bundled GGUF's when `model` is unset, else an estimate of 3 characters a token).")
+    request_timeout_s: float = Field(120.0, gt=0, description="openai backend: seconds before a request fails.")
+
+
+class ChatSettings(_Strict):
+    system_prompt: str = Field(
+        "You are a careful assistant. Answer only from the numbered sources and cite them like [1].",
+        description="The assistant's instructions; the source-handling rules are appended to it.")
+    refusal: str = Field(
+        "I cannot answer that from my sources.",
+        description="Said instead of an answer when retrieval finds nothing relevant enough.")
+    min_relevance: float = Field(
+        0.3, ge=-1, le=1,
+        description="Least cosine similarity (query vs passage) for a passage to count as evidence.")
+    history_turns: int = Field(4, ge=0, description="Earlier exchanges kept in the prompt (budget permitting).")
+    rewrite: Literal["off", "heuristic", "llm"] = Field(
+        "heuristic",
+        description="History-aware retrieval query: `heuristic` adds the previous question to short or "
+        "referring follow-ups; `llm` asks the model to condense (worth it from ~1B parameters).")
+    examples: list[str] = Field(default_factory=list, description="Example questions shown in the UI.")
+
+
+class UISettings(_Strict):
+    host: str = Field("127.0.0.1", description="Interface the chat UI listens on (0.0.0.0 to expose it).")
+    port: int = Field(7860, ge=1, le=65535, description="Port of this domain's chat UI.")
+    auth: list[str] = Field(
+        default_factory=list,
+        description="`user:password` pairs; when set, the login name is the principal. Unset: each browser "
+        "session is its own anonymous principal.")
+
+
 class DomainSettings(_Strict):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
     title: str = Field(..., description="Human title of the assistant.")
@@ -96,6 +148,9 @@ class Settings(_Strict):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     ingest: IngestSettings = IngestSettings()
+    generation: GenerationSettings = GenerationSettings()
+    chat: ChatSettings = ChatSettings()
+    ui: UISettings = UISettings()
 
 
 def deep_merge(base: dict, over: Mapping) -> dict:

@@ -53,6 +53,9 @@ class DocumentRecord:
     valid_to: date | None = None
 
 
+SIMILARITY_KEY = "vector_similarity"  # query-time cosine similarity, set on returned nodes only
+
+
 def as_date(v: Any) -> date | None:
     if v is None or v == "":
         return None
@@ -76,6 +79,8 @@ def _row(node: BaseNode, owner: str | None) -> tuple:
 
 def _node(row: dict) -> TextNode:
     meta = row["metadata"]
+    if row.get("similarity") is not None:
+        meta[SIMILARITY_KEY] = float(row["similarity"])
     return TextNode(
         id_=row["node_id"],
         text=row["text"],
@@ -83,6 +88,7 @@ def _node(row: dict) -> TextNode:
         start_char_idx=meta.get("char_start"),
         end_char_idx=meta.get("char_end"),
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=row["doc_id"])},
+        excluded_llm_metadata_keys=[SIMILARITY_KEY], excluded_embed_metadata_keys=[SIMILARITY_KEY],
     )
 
 
@@ -244,6 +250,7 @@ class PgVectorStore(BasePydanticVectorStore):
         stmt = queries.build(
             mode, collection=self.collection, where=where, k=k, candidates=max(r.candidates, k),
             rrf_k=r.rrf_k, scan_cap=r.lexical_scan_cap, ts_config=self.text_search_config,
+            has_vector=query.query_embedding is not None,
         )
         params.update(text=text)
         if query.query_embedding is not None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from psycopg import sql
 
 SELECT_COLS = sql.SQL("c.node_id, c.doc_id, c.owner, c.text, c.metadata, c.valid_from, c.valid_to")
-
+# Cosine similarity to the query whatever the mode: fused (RRF) and lexical scores say
+# nothing about absolute relevance, which the chat engine's grounding gate needs.
+SIMILARITY = sql.SQL("1 - (c.embedding <=> %(q)s) AS similarity")
+NO_SIMILARITY = sql.SQL("NULL::float8 AS similarity")
 
 
 def search_gucs(ef_search: int) -> dict[str, str]:
@@ -54,18 +57,19 @@ def _lexical_ranked(coll, where, limit: int, k: int, scan_cap: int, cfg: sql.Com
 
 
 def build(mode: str, *, collection: str, where: sql.Composable, k: int, candidates: int,
-          rrf_k: int, scan_cap: int, ts_config: str) -> sql.Composable:
+          rrf_k: int, scan_cap: int, ts_config: str, has_vector: bool = True) -> sql.Composable:
     coll, cfg = sql.Literal(collection), sql.Literal(ts_config)
+    cols = sql.SQL(", ").join([SELECT_COLS, SIMILARITY if has_vector else NO_SIMILARITY])
     if mode == "vector":
         return sql.SQL(
             "SELECT {cols}, 1 - (c.embedding <=> %(q)s) AS score FROM chunks c"
             " WHERE c.collection = {coll} AND {where} ORDER BY c.embedding <=> %(q)s LIMIT {k}"
-        ).format(cols=SELECT_COLS, coll=coll, where=where, k=sql.Literal(k))
+        ).format(cols=cols, coll=coll, where=where, k=sql.Literal(k))
     if mode == "text":
         return sql.SQL(
             "WITH {lex} SELECT {cols}, l.score FROM lex l"
             " JOIN chunks c ON c.collection = {coll} AND c.node_id = l.node_id ORDER BY l.r LIMIT {k}"
-        ).format(lex=_lexical_ranked(coll, where, k, k, scan_cap, cfg), cols=SELECT_COLS, coll=coll, k=sql.Literal(k))
+        ).format(lex=_lexical_ranked(coll, where, k, k, scan_cap, cfg), cols=cols, coll=coll, k=sql.Literal(k))
     if mode == "hybrid":
         return sql.SQL(
             "WITH vec AS ({vec}), {lex},"
@@ -76,6 +80,6 @@ def build(mode: str, *, collection: str, where: sql.Composable, k: int, candidat
             " JOIN chunks c ON c.collection = {coll} AND c.node_id = f.node_id ORDER BY f.score DESC"
         ).format(
             vec=_vector_ranked(coll, where, candidates), lex=_lexical_ranked(coll, where, candidates, k, scan_cap, cfg),
-            rrf=sql.Literal(rrf_k), k=sql.Literal(k), cols=SELECT_COLS, coll=coll,
+            rrf=sql.Literal(rrf_k), k=sql.Literal(k), cols=cols, coll=coll,
         )
     raise ValueError(f"unknown query mode {mode!r} (vector, text, hybrid)")

@@ -1,0 +1,67 @@
+"""``[n]`` markers in an answer -> the numbered passages of its prompt."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from .types import Citation, Passage
+
+# [1], [1, 3], [1][2], [1-2] all count; numbers outside the prompt are reported, not linked.
+_MARK = re.compile(r"\[(\d+(?:\s*[,;-]\s*\d+)*)\]")
+
+
+def cited_numbers(answer: str) -> list[int]:
+    found: list[int] = []
+    for group in _MARK.findall(answer):
+        parts = [int(x) for x in re.split(r"\s*[,;-]\s*", group)]
+        if "-" in group and len(parts) == 2 and parts[0] <= parts[1] <= parts[0] + 20:
+            parts = list(range(parts[0], parts[1] + 1))
+        found.extend(p for p in parts if p not in found)
+    return found
+
+
+def resolve(answer: str, passages: Sequence[Passage]) -> tuple[list[Citation], list[int]]:
+    """(citations in order of first mention, numbers that match no passage)."""
+    by_n = {p.n: p for p in passages if p.n is not None}
+    citations, invalid = [], []
+    for n in cited_numbers(answer):
+        p = by_n.get(n)
+        if p is None:
+            invalid.append(n)
+            continue
+        p.cited = True
+        span = (p.char_start, p.char_end) if p.char_start is not None else None
+        citations.append(Citation(n, p.title, p.doc_id, span, p.as_of, p.text[:240]))
+    return citations, invalid
+
+
+_WORD = re.compile(r"[a-z0-9$%.,]+")
+_STOP = frozenset("a an the of to in on for and or is are was were be by with as at it this that from can "
+                  "your you i we they he she its their which what how".split())
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.strip(".,") for w in _WORD.findall(text.lower())} - _STOP - {""}
+
+
+def attribute(answer: str, passages: Sequence[Passage], min_overlap: float = 0.5) -> tuple[str, int]:
+    """Small models often answer from the sources without writing ``[n]``. Each
+    uncited sentence gets the marker of the prompt passage that shares most of its
+    content words (at least ``min_overlap`` of them), so provenance is never silently
+    lost; sentences supported by no passage stay unmarked. Returns (answer, markers added)."""
+    candidates = [(p.n, _content_words(p.text)) for p in passages if p.n is not None]
+    if not candidates:
+        return answer, 0
+    out, added = [], 0
+    for sentence in _SENTENCE.split(answer):
+        words = _content_words(sentence)
+        if words and not _MARK.search(sentence):
+            n, shared = max(((n, len(words & pw)) for n, pw in candidates), key=lambda t: t[1])
+            if shared / len(words) >= min_overlap:
+                stripped = sentence.rstrip()
+                end = len(stripped) - 1 if stripped[-1:] in ".!?" else len(stripped)
+                sentence = f"{stripped[:end]} [{n}]{stripped[end:]}"
+                added += 1
+        out.append(sentence)
+    return " ".join(out), added

@@ -1,0 +1,124 @@
+"""The grounded chat engine: history-aware retrieval (llama-index retriever over the
+domain's store, scoped to the principal), a relevance gate, a prompt that fits the
+context window, a streamed answer with citations, and a record of all of it."""
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Iterator
+
+from ..generation import GenerationError, Generator
+from ..store.pgvector_store import SIMILARITY_KEY
+from . import citations, prompt
+from .recorder import Recorder
+from .rewrite import rewrite
+from .types import ChatEvent, Passage, Turn
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def to_passage(rank: int, hit) -> Passage:
+    m = hit.node.metadata
+    return Passage(
+        rank=rank, node_id=hit.node.node_id, doc_id=m.get("doc_id") or hit.node.ref_doc_id or "",
+        title=str(m.get("title") or m.get("doc_id") or "untitled"), text=hit.node.get_content(),
+        score=float(hit.score or 0.0), similarity=m.get(SIMILARITY_KEY), source=m.get("source"),
+        char_start=m.get("char_start"), char_end=m.get("char_end"), page=m.get("page"),
+        as_of=str(m["valid_from"]) if m.get("valid_from") else None,
+    )
+
+
+class ChatEngine:
+    def __init__(self, runtime, generator: Generator, recorder: Recorder | None = None):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.gen = generator
+        self.recorder = recorder or Recorder(runtime.db, self.settings.domain.name)
+
+    @property
+    def uses_retrieval(self) -> bool:
+        return self.settings.domain.approach != "finetune"
+
+    def retrieve(self, query: str, principal: str, as_of: date | None = None) -> list[Passage]:
+        retriever = self.runtime.retriever(principal=principal, as_of=as_of)
+        return [to_passage(i, hit) for i, hit in enumerate(retriever.retrieve(query), start=1)]
+
+    def stream(self, question: str, *, principal: str, conversation_id: str | None = None,
+               as_of: date | None = None) -> Iterator[ChatEvent]:
+        """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn.
+        Raises ``ValueError`` for an empty question, ``UnknownConversation`` for a
+        conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        if not principal:
+            raise ValueError("a principal is required: chat records are private to their owner")
+        chat, rec = self.settings.chat, self.recorder
+        t0 = time.perf_counter()
+        if conversation_id is None:
+            conversation_id, history = rec.start(principal), []
+        else:
+            history = rec.history(principal, conversation_id, chat.history_turns)
+        rec.add_question(principal, conversation_id, question)
+        timings: dict[str, float] = {}
+        query, passages = None, []
+        if self.uses_retrieval:
+            query = rewrite(chat.rewrite, self.gen, question, history)
+            passages = self.retrieve(query, principal, as_of)
+            timings["retrieval_ms"] = _ms(t0)
+            relevant = [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= chat.min_relevance]
+            if not relevant:
+                yield ChatEvent("sources", passages=[])
+                yield ChatEvent("token", text=chat.refusal)
+                timings["total_ms"] = _ms(t0)
+                mid = rec.add_answer(principal, conversation_id, chat.refusal, retrieval_query=query, grounded=False,
+                                     generator=self.gen.describe(), timings=timings,
+                                     usage={"passages_retrieved": len(passages)}, passages=passages)
+                yield ChatEvent("done", turn=Turn(conversation_id, mid, chat.refusal, False, query, passages,
+                                                  timings=timings, disclaimer=self.settings.domain.disclaimer))
+                return
+            passages = relevant
+        t_prompt = time.perf_counter()
+        answer, error = "", None
+        try:
+            plan = prompt.build(self.gen, chat.system_prompt, history, question, passages,
+                                self.settings.generation.max_new_tokens)
+            timings["prompt_ms"] = _ms(t_prompt)
+            yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
+            for piece in self.gen.stream(plan.messages):
+                if not answer:
+                    timings["first_token_ms"] = _ms(t0)
+                answer += piece
+                yield ChatEvent("token", text=piece)
+        except GenerationError as e:
+            error = str(e)
+            raise
+        finally:
+            timings["total_ms"] = _ms(t0)
+            if error is not None:
+                rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=bool(passages),
+                               generator=self.gen.describe(), timings=timings, usage={}, passages=[], error=error)
+        answer, attributed = citations.attribute(answer.strip(), plan.passages)
+        cites, invalid = citations.resolve(answer, plan.passages)
+        usage = {
+            "prompt_tokens": plan.prompt_tokens, "completion_tokens": self.gen.count_tokens(answer),
+            "passages_in_prompt": sum(p.in_prompt for p in plan.passages),
+            "passages_dropped": sum(not p.in_prompt for p in plan.passages),
+            "history_turns": plan.history_turns, "injections_removed": plan.injections_removed,
+            "citations_attributed": attributed,
+        }
+        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=self.uses_retrieval,
+                             generator=self.gen.describe(), timings=timings, usage=usage, passages=plan.passages)
+        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, self.uses_retrieval, query, plan.passages, cites, invalid,
+                                          timings, usage, self.settings.domain.disclaimer))
+
+    def ask(self, question: str, **kw) -> Turn:
+        """The whole turn at once (scripts, evaluation)."""
+        turn = None
+        for event in self.stream(question, **kw):
+            if event.kind == "done":
+                turn = event.turn
+        assert turn is not None
+        return turn

@@ -1,0 +1,73 @@
+"""``llamacpp``: llama-cpp-python on a GGUF file, the CPU default; applies a GGUF LoRA
+adapter (``generation.adapter``) when given."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .base import GenerationError, Generator, Message, SamplingParams
+from .models import model_id, model_path
+from .templates import GGUFTokenizer, end_of_turn
+
+INSTALL_HINT = "pip install llama-cpp-python"
+
+
+def is_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+class LlamaCppGenerator(Generator):
+    name = "llamacpp"
+
+    def __init__(self, settings, state_dir: Path):
+        super().__init__(settings)
+        from llama_cpp import Llama
+
+        path = model_path(settings.model)
+        if not (isinstance(path, Path) and path.is_file()):
+            raise GenerationError(f"llamacpp needs a local GGUF file; generation.model={settings.model!r} is not one")
+        if settings.adapter and not Path(settings.adapter).is_file():
+            raise GenerationError(f"GGUF LoRA adapter not found: {settings.adapter}")
+        self._path = path
+        try:
+            self.llm = Llama(
+                model_path=str(path), n_ctx=settings.context_window, n_threads=settings.threads or os.cpu_count(),
+                lora_path=settings.adapter, seed=settings.seed, verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise GenerationError(f"llama.cpp could not load {path.name}: {e}") from e
+        self.tokenizer = GGUFTokenizer(self.llm)
+        self.end_of_turn = end_of_turn(self.tokenizer.render)
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self._path)
+
+    @property
+    def adapter_id(self) -> str | None:
+        return model_id(Path(self.settings.adapter)) if self.settings.adapter else None
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self.tokenizer.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
+        stops = list(params.stop) + ([self.end_of_turn] if self.end_of_turn else [])
+        # Reusing a cached prompt prefix evaluates the rest in a different batch shape,
+        # which changes greedy output on near-ties: a fresh context keeps answers reproducible.
+        self.llm.reset()
+        chunks = self.llm.create_completion(
+            self.render(messages), max_tokens=params.max_tokens, temperature=params.temperature,
+            top_p=params.top_p, repeat_penalty=params.repeat_penalty, seed=params.seed, stop=stops, stream=True,
+        )
+        for chunk in chunks:
+            text = chunk["choices"][0]["text"]
+            if text:
+                yield text
+
+    def close(self) -> None:
+        self.llm.close()

@@ -1,0 +1,111 @@
+"""``openai``: any OpenAI-compatible endpoint (vLLM with multi-LoRA, llama.cpp server,
+TGI), for deployments that outgrow one machine. The server applies the chat template;
+a local tokenizer (``generation.tokenizer``) makes context budgets exact."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .base import GenerationError, Generator, Message, SamplingParams
+from .models import bundled_gguf
+from .templates import CHATML, GGUFTokenizer, render_template
+
+INSTALL_HINT = "pip install httpx"
+
+
+def is_available() -> bool:
+    return importlib.util.find_spec("httpx") is not None
+
+
+class _Estimate:
+    """No local tokenizer: ~3 characters a token, which over-counts English (safe side)."""
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return render_template(CHATML, messages)
+
+    def count(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+
+class _HFTokenizer:
+    def __init__(self, source: str):
+        from transformers import AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(source)
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self.tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def count(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _local_tokenizer(settings):
+    source = settings.tokenizer or (None if settings.model else str(bundled_gguf()))
+    if source is None:
+        return _Estimate()
+    if source.endswith(".gguf"):
+        from llama_cpp import Llama
+
+        return GGUFTokenizer(Llama(model_path=source, vocab_only=True, verbose=False))
+    return _HFTokenizer(source)
+
+
+class OpenAIGenerator(Generator):
+    name = "openai"
+
+    def __init__(self, settings, state_dir: Path):
+        super().__init__(settings)
+        import httpx
+
+        if not settings.base_url:
+            raise GenerationError("the openai backend needs generation.base_url (e.g. http://localhost:8000/v1)")
+        key = os.environ.get(settings.api_key_env, "")
+        self.client = httpx.Client(
+            base_url=settings.base_url.rstrip("/"), timeout=settings.request_timeout_s,
+            headers={"Authorization": f"Bearer {key}"} if key else {})
+        self.tokenizer = _local_tokenizer(settings)
+
+    @property
+    def model_id(self) -> str:
+        return self.settings.model or "default"
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self.tokenizer.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
+        import httpx
+
+        body = {
+            # vLLM serves each LoRA under its own model name: the adapter is the model to ask for.
+            "model": self.settings.adapter or self.model_id, "messages": list(messages), "stream": True,
+            "max_tokens": params.max_tokens, "temperature": params.temperature, "top_p": params.top_p,
+            "seed": params.seed, "frequency_penalty": 0.0,
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        try:
+            with self.client.stream("POST", "/chat/completions", json=body) as resp:
+                if resp.status_code != 200:
+                    raise GenerationError(f"{self.settings.base_url} answered {resp.status_code}: {resp.read().decode()[:300]}")
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
+        except httpx.HTTPError as e:
+            raise GenerationError(f"cannot reach the generation endpoint {self.settings.base_url}: {e}") from e
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,114 @@
+"""The Gradio chat UI factory: every assistant's app is built here from its config."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..chat import ChatEngine, UnknownConversation
+from ..db import DatabaseUnavailable
+from ..generation import GenerationError
+from .render import sources_panel
+
+log = logging.getLogger(__name__)
+# Errors a user can act on are shown as they are; anything else is logged and summarised.
+USER_ERRORS = (ValueError, UnknownConversation, GenerationError, DatabaseUnavailable)
+
+
+def principal_of(request: Any) -> str:
+    """The login name under auth; otherwise each browser (or API client) session is its own
+    anonymous principal, so nobody sees anyone else's conversations."""
+    user = getattr(request, "username", None)
+    return user if user else f"anon-{getattr(request, 'session_hash', None) or 'local'}"
+
+
+def _footer(engine: ChatEngine) -> str:
+    g = engine.gen.describe()
+    return f"Model: `{g['model']}` · backend: {g['backend']} · adapter: {g['adapter'] or 'none'}"
+
+
+def build_app(engine: ChatEngine):
+    import gradio as gr
+
+    s = engine.settings
+    with gr.Blocks(title=s.domain.title) as app:
+        gr.Markdown(f"# {s.domain.title}\n{s.domain.description}")
+        if s.domain.disclaimer:
+            gr.Markdown(f"> **{s.domain.disclaimer}**", elem_id="disclaimer")
+        conversation = gr.State(None)
+        message_ids = gr.State([])  # per chatbot message: the recorded answer's id (None for questions)
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label=s.domain.title, height=460, elem_id="chat", feedback_options=("Like", "Dislike"))
+                question = gr.Textbox(placeholder="Ask a question…", show_label=False, elem_id="question", lines=2)
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    new = gr.Button("New conversation", elem_id="new-conversation")
+                if s.chat.examples:
+                    gr.Examples(examples=[[q] for q in s.chat.examples], inputs=[question], label="Example questions")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML("<div id='sources-empty'>Sources of the latest answer appear here.</div>", elem_id="sources")
+        status = gr.Markdown("", elem_id="status")
+        gr.Markdown(_footer(engine), elem_id="footer")
+
+        def respond(text: str, history: list, conv: str | None, ids: list, request: gr.Request):
+            history, ids = list(history or []), list(ids or [])
+            if not (text or "").strip():
+                yield text, history, conv, ids, gr.skip(), "Type a question first."
+                return
+            history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+            ids += [None, None]
+            try:
+                for event in engine.stream(text, principal=principal_of(request), conversation_id=conv):
+                    if event.kind == "sources":
+                        yield "", history, conv, ids, sources_panel(event.passages or []), ""
+                    elif event.kind == "token":
+                        history[-1] = {"role": "assistant", "content": history[-1]["content"] + event.text}
+                        yield "", history, conv, ids, gr.skip(), ""
+                    else:
+                        turn = event.turn
+                        history[-1] = {"role": "assistant", "content": turn.answer}
+                        ids[-1] = turn.message_id
+                        shown = [p for p in turn.passages if p.in_prompt]
+                        yield "", history, turn.conversation_id, ids, sources_panel(shown), ""
+            except USER_ERRORS as e:
+                # Keep the question in the box so nothing typed is lost.
+                yield text, history[:-2], conv, ids[:-2], gr.skip(), f"**Error:** {e}"
+            except Exception:
+                log.exception("chat turn failed")
+                yield text, history[:-2], conv, ids[:-2], gr.skip(), "**Error:** something went wrong; see the server log."
+
+        outputs = [question, chatbot, conversation, message_ids, sources, status]
+        question.submit(respond, [question, chatbot, conversation, message_ids], outputs, api_name="chat")
+        send.click(respond, [question, chatbot, conversation, message_ids], outputs, api_name=False)
+
+        def on_like(ids: list, data: gr.LikeData, request: gr.Request):
+            index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+            mid = ids[index] if 0 <= index < len(ids) else None
+            if mid is None:
+                return "Feedback applies to answers only."
+            if data.liked not in (True, False):
+                return ""
+            try:
+                engine.recorder.feedback(principal_of(request), mid, 1 if data.liked else -1)
+            except USER_ERRORS as e:
+                return f"**Error:** {e}"
+            return "Thanks: feedback recorded."
+
+        chatbot.like(on_like, [message_ids], [status])
+        new.click(lambda: (None, [], [], "<div id='sources-empty'>New conversation.</div>", ""),
+                  None, [conversation, chatbot, message_ids, sources, status], api_name=False)
+
+        def ask(question: str, conversation_id: str | None = None, request: gr.Request = None) -> dict:
+            """One whole turn as JSON (scripted conversations drive deployments through this)."""
+            turn = engine.ask(question, principal=principal_of(request), conversation_id=conversation_id or None)
+            return turn.to_dict()
+
+        def feedback(message_id: str, rating: int, request: gr.Request = None) -> str:
+            """Rate an answer: 1 (like) or -1 (dislike)."""
+            engine.recorder.feedback(principal_of(request), message_id, int(rating))
+            return "recorded"
+
+        gr.api(ask, api_name="ask")
+        gr.api(feedback, api_name="feedback")
+    return app
