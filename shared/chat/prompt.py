@@ -1,6 +1,7 @@
-"""Prompt assembly inside the model's context window: the question is never cut; what
-gives way, in order, is the oldest history, then the lowest-ranked passages (the last
-one that partly fits is trimmed at a sentence or word boundary)."""
+"""Prompt assembly inside the model's context window: the question is never cut (too
+long a question is an error that says so); the oldest history gives way first, down to
+half of the room the question leaves; then the lowest-ranked passages are dropped (the
+last one that partly fits is trimmed at a sentence or word boundary)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,13 +59,15 @@ def build(gen: Generator, system: str, history: Sequence[dict], question: str,
     def render(hist, blocks):
         return [sys_msg, *hist, {"role": "user", "content": _user_message(blocks, question)}]
 
-    while history and gen.count_messages(render(history, [])) > budget:
-        history = history[2:]  # oldest exchange first
-    bare = gen.count_messages(render(history, []))
+    bare = gen.count_messages(render([], []))
     if bare > budget:
         raise ContextOverflow(
             f"the question alone needs {bare} tokens with the instructions, more than the {budget} available "
             f"({gen.context_window}-token window minus {answer_tokens} for the answer); please shorten it")
+    # History may take at most half of what the question leaves: evidence comes first.
+    history_cap = bare + (budget - bare) // 2
+    while history and gen.count_messages(render(history, [])) > history_cap:
+        history = history[2:]  # oldest exchange first
 
     blocks: list[str] = []
     removed = 0

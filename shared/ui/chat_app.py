@@ -1,5 +1,6 @@
-"""The Gradio chat UI factory: every assistant's app is built here from its config."""
-from __future__ import annotations
+"""The Gradio chat UI factory: every assistant's app is built here from its config.
+
+No ``from __future__ import annotations`` here: ``gr.api`` reads the type hints at runtime."""
 
 import logging
 from typing import Any

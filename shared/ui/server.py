@@ -41,7 +41,9 @@ def serve(apps: Sequence[tuple[object, str, int]]) -> None:
     """Run each (app, host, port) with uvicorn, all in this process, until interrupted."""
     import uvicorn
 
-    servers = [uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")) for app, host, port in apps]
+    # A bounded graceful shutdown: streaming clients (SSE) would otherwise hold it open.
+    servers = [uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+               for app, host, port in apps]
     threads = [threading.Thread(target=srv.run, daemon=True) for srv in servers[1:]]
     for t in threads:
         t.start()

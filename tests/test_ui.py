@@ -1,0 +1,125 @@
+"""The finance assistant served as a user gets it: `assistants serve finance`, driven by
+headless Debian Chromium (Playwright) and by gradio_client; feedback lands in Postgres."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .test_cli import run
+from .test_generation import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("ASSISTANTS_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "What is the 401(k) employee contribution limit for 2026?"
+
+requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def finance_url(db, tmp_path_factory):
+    assert run("up", "--quiet", "--no-serve").returncode == 0
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"assistants serve finance did not start:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("assistants serve did not stop within 30 s of SIGTERM")
+
+
+def feedback_rows(db, message_id: str):
+    with db._admin() as conn:
+        return conn.execute("SELECT f.rating, m.content, m.principal FROM feedback f JOIN messages m ON m.id = f.message_id"
+                            " WHERE f.message_id = %s", (uuid.UUID(message_id),)).fetchall()
+
+
+def settled_text(locator, timeout_s: float = 120, quiet_s: float = 3) -> str:
+    """The streamed answer once it has stopped changing."""
+    deadline, last, since = time.time() + timeout_s, None, time.time()
+    while time.time() < deadline:
+        text = locator.inner_text().strip()
+        if text != last:
+            last, since = text, time.time()
+        elif text and time.time() - since >= quiet_s:
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"the answer never settled: {last!r}")
+
+
+@requires_chromium
+def test_browser_chat_sources_and_like(finance_url, db):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            page.goto(finance_url)
+            expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
+            expect(page.locator("#footer")).to_contain_text("SmolLM2-135M-Instruct")
+            page.fill("#question textarea", QUESTION)
+            page.click("#send")
+            first = page.locator("#sources .source").first
+            expect(first).to_contain_text("Retirement account contribution limits for 2026", timeout=120_000)
+            expect(first).to_contain_text("as of 2026-01-01")
+            expect(page.locator("#chat .user-row")).to_contain_text(QUESTION)
+            answer = settled_text(page.locator("#chat .bot-row").last)
+            assert answer
+            like = page.locator("#chat button[aria-label='Like']").last
+            like.click()
+            expect(page.locator("#status")).to_contain_text("feedback recorded", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "finance-chat.png"), full_page=True)
+            span = page.locator("#sources .source a").first.get_attribute("href")
+            assert "Retirement account contribution limits for 2026" in httpx.get(finance_url + span).text
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "finance-chat-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    with db._admin() as conn:
+        got = conn.execute("SELECT f.rating, m.content FROM feedback f JOIN messages m ON m.id = f.message_id"
+                           " WHERE m.conversation_id IN (SELECT conversation_id FROM messages WHERE content = %s)"
+                           " ORDER BY f.created_at DESC LIMIT 1", (QUESTION,)).fetchall()
+    assert got and got[0][0] == 1 and got[0][1].startswith(answer[:20])
+
+
+def test_gradio_client_api(finance_url, db):
+    from gradio_client import Client
+
+    client = Client(finance_url, verbose=False)
+    turn = client.predict("How large should an emergency fund be?", None, api_name="/ask")
+    assert turn["grounded"] and turn["answer"] and turn["disclaimer"].startswith("This is general information")
+    assert any(p["title"] == "Building an emergency fund" and p["in_prompt"] for p in turn["passages"])
+    follow = client.predict("and where should I keep it?", turn["conversation_id"], api_name="/ask")
+    assert follow["conversation_id"] == turn["conversation_id"]
+    assert "emergency fund" in follow["retrieval_query"]
+    assert client.predict(follow["message_id"], -1, api_name="/feedback") == "recorded"
+    assert feedback_rows(db, follow["message_id"])[0][0] == -1
+    with pytest.raises(Exception, match="no conversation"):
+        Client(finance_url, verbose=False).predict("and then?", turn["conversation_id"], api_name="/ask")
