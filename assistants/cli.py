@@ -15,10 +15,12 @@ import argparse
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 
 import yaml
 
 from shared.db import DatabaseUnavailable
+from shared.ingest.importers import DatasetError
 from shared.settings import ConfigError
 
 from .domains import DOMAINS, samples_dir, settings_for
@@ -30,16 +32,21 @@ def _runtime(domain: str, db=None):
     return Runtime(settings_for(domain), db=db)
 
 
+def _report(domain: str, summary) -> int:
+    """Print an ingestion summary (failures by name on stderr); returns the failure count."""
+    for name, reason in summary.failed:
+        print(f"FAILED {name}: {reason}", file=sys.stderr)
+    print(f"[{domain}] {summary.line()}")
+    return len(summary.failed)
+
+
 def cmd_ingest(args) -> int:
     rt = _runtime(args.domain)
     try:
         summary = rt.ingestor(principal=args.principal).run(args.paths, prune=args.prune, progress=not args.quiet)
     finally:
         rt.close()
-    for name, reason in summary.failed:
-        print(f"FAILED {name}: {reason}", file=sys.stderr)
-    print(f"[{args.domain}] {summary.line()}")
-    return 1 if (args.strict and summary.failed) else 0
+    return 1 if (_report(args.domain, summary) and args.strict) else 0
 
 
 def cmd_up(args) -> int:
@@ -52,11 +59,7 @@ def cmd_up(args) -> int:
             for rt in runtimes:
                 rt.generator  # before the embedding model: unsloth must be imported before transformers
         for domain, rt in zip(DOMAINS, runtimes):
-            summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet)
-            for name, reason in summary.failed:
-                print(f"FAILED {name}: {reason}", file=sys.stderr)
-            failed += len(summary.failed)
-            print(f"[{domain}] {summary.line()}")
+            failed += _report(domain, rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet))
         where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
         print(f"ready: {len(DOMAINS)} domains ingested into {where}")
         if not args.no_serve:
@@ -111,6 +114,25 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from shared.ingest.importers import convert, resolve
+
+    s = settings_for(args.domain)
+    spec = s.domain.importers.get(args.name)
+    if spec is None:
+        known = ", ".join(sorted(s.domain.importers)) or "none"
+        print(f"error: {args.domain} has no importer {args.name!r} (known: {known})", file=sys.stderr)
+        return 2
+    target = s.state_dir / "imports" / args.domain / f"{args.name}.jsonl"
+    n = convert(resolve(spec), args.path, target, args.limit)
+    print(f"[{args.domain}] {args.name}: {n} records from {args.path}")
+    rt = _runtime(args.domain)
+    try:
+        return 1 if _report(args.domain, rt.ingestor().run([target], prune=True, progress=not args.quiet)) else 0
+    finally:
+        rt.close()
+
+
 def cmd_search(args) -> int:
     rt = _runtime(args.domain)
     try:
@@ -153,49 +175,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the embedded database and ingest every domain's samples")
-    up.add_argument("--quiet", action="store_true", help="no progress bars")
-    up.add_argument("--no-serve", action="store_true", help="ingest only, do not serve the UIs")
-    up.set_defaults(func=cmd_up)
+    def command(name: str, func, help: str, domain: bool = True, quiet: bool = False) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.set_defaults(func=func)
+        if domain:
+            c.add_argument("domain", choices=DOMAINS)
+        if quiet:
+            c.add_argument("--quiet", action="store_true", help="no progress bars")
+        return c
 
-    sv = sub.add_parser("serve", help="serve one assistant's chat UI")
-    sv.add_argument("domain", choices=DOMAINS)
+    up = command("up", cmd_up, "start the database, ingest every domain's samples, serve the UIs", domain=False, quiet=True)
+    up.add_argument("--no-serve", action="store_true", help="ingest only, do not serve the UIs")
+
+    sv = command("serve", cmd_serve, "serve one assistant's chat UI")
     sv.add_argument("--host", help="interface (default: ui.host)")
     sv.add_argument("--port", type=int, help="port (default: the domain's ui.port)")
-    sv.set_defaults(func=cmd_serve)
 
-    ak = sub.add_parser("ask", help="ask one question on the command line")
-    ak.add_argument("domain", choices=DOMAINS)
+    ak = command("ask", cmd_ask, "ask one question on the command line")
     ak.add_argument("question")
     ak.add_argument("--principal", default="cli", help="whose private documents count, and who owns the record")
     ak.add_argument("--as-of", type=date.fromisoformat, help="answer from what was in force on this date")
-    ak.set_defaults(func=cmd_ask)
 
-    db = sub.add_parser("db", help="manage the embedded Postgres")
-    db.add_argument("action", choices=["start", "stop", "status"])
-    db.set_defaults(func=cmd_db)
+    command("db", cmd_db, "manage the embedded Postgres", domain=False).add_argument("action", choices=["start", "stop", "status"])
 
-    ing = sub.add_parser("ingest", help="ingest files or folders into a domain's collection")
-    ing.add_argument("domain", choices=DOMAINS)
+    ing = command("ingest", cmd_ingest, "ingest files or folders into a domain's collection", quiet=True)
     ing.add_argument("paths", nargs="+", metavar="PATH")
     ing.add_argument("--prune", action="store_true", help="remove documents whose files are gone (within PATHs)")
     ing.add_argument("--principal", help="owner of the ingested documents (private to that principal)")
     ing.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
-    ing.add_argument("--quiet", action="store_true", help="no progress bars")
-    ing.set_defaults(func=cmd_ingest)
 
-    se = sub.add_parser("search", help="retrieve passages for a query")
-    se.add_argument("domain", choices=DOMAINS)
+    im = command("import", cmd_import, "convert a dataset with one of the domain's importers, then ingest it", quiet=True)
+    im.add_argument("name", help="importer name (the domain config's domain.importers)")
+    im.add_argument("path", type=Path, help="the dataset file")
+    im.add_argument("--limit", type=int, help="import only the first N records")
+
+    se = command("search", cmd_search, "retrieve passages for a query")
     se.add_argument("query")
     se.add_argument("--mode", choices=["vector", "text", "hybrid"])
     se.add_argument("-k", type=int, default=None)
     se.add_argument("--as-of", type=date.fromisoformat, help="only what was in force on this date (YYYY-MM-DD)")
     se.add_argument("--principal")
-    se.set_defaults(func=cmd_search)
 
-    cf = sub.add_parser("config", help="print a domain's validated settings")
-    cf.add_argument("domain", choices=DOMAINS)
-    cf.set_defaults(func=cmd_config)
+    command("config", cmd_config, "print a domain's validated settings")
     return p
 
 
@@ -204,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, DatabaseUnavailable, FileNotFoundError) as e:
+    except (ConfigError, DatabaseUnavailable, FileNotFoundError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -138,6 +138,10 @@ class DomainSettings(_Strict):
     approach: Literal["rag", "finetune", "hybrid"] = Field(..., description="How the assistant gets its knowledge.")
     disclaimer: str = Field("", description="Shown with every answer.")
     samples: str = Field("samples", description="Folder (relative to the domain package) with the sample corpus.")
+    importers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dataset importers by name, as `package.module:function` (a function of a path that yields "
+        "records with id, title, text); run with `assistants import DOMAIN NAME PATH`.")
 
 
 class Settings(_Strict):

@@ -132,7 +132,7 @@ def test_chat_records_are_private(engine, db):
 
 
 def test_generation_failure_is_recorded_and_raised(runtime, db, state_dir):
-    from .test_generation import free_port
+    from .servers import free_port
 
     down = create_generator(GenerationSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"), state_dir)
     engine = ChatEngine(runtime, down)

@@ -3,27 +3,19 @@ around them (stop scanning, backend selection, failures)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shared.generation import GenerationError, StopScanner, create_generator, is_available, resolve
 from shared.settings import GenerationSettings
 
 from . import generation_contract as contract
+from .servers import free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -32,25 +24,10 @@ def llama_server(tmp_path_factory):
     from shared.generation.models import bundled_gguf
 
     port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "wb") as sink:  # a file, not a pipe: the model-load log would fill a pipe and block it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf()), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "1024", "--seed", "0"], stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while True:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "1024", "--seed", "0"]
+    with running(cmd, f"http://127.0.0.1:{port}/v1/models", tmp_path_factory.mktemp("llama-server") / "server.log"):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 IN_PROCESS = ["llamacpp", "transformers", "openai"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -13,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .servers import free_port, running
 from .test_cli import run
-from .test_generation import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("ASSISTANTS_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
@@ -28,28 +27,10 @@ requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs
 def finance_url(db, tmp_path_factory):
     assert run("up", "--quiet", "--no-serve").returncode == 0
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(port)],
-                                stdout=sink, stderr=subprocess.STDOUT, env={**os.environ})
+    cmd = [sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"assistants serve finance did not start:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("assistants serve did not stop within 30 s of SIGTERM")
+    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp("serve") / "serve.log", env={**os.environ}):
+        yield url
 
 
 def feedback_rows(db, message_id: str):
