@@ -108,3 +108,22 @@ def test_stop_scanner(pieces, stops, expected):
     sc = StopScanner(stops)
     out = "".join(sc.feed(p) for p in pieces if not sc.stopped) + sc.flush()
     assert out == expected
+
+
+def test_transformers_applies_a_peft_adapter(state_dir, tmp_path):
+    """A LoRA with random (not zero) B matrices must change the output, and be named."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from shared.generation.models import bundled_gguf, dequantized_checkpoint
+
+    base_dir = dequantized_checkpoint(bundled_gguf(), state_dir / "models")
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
+                                LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    plain = create_generator(GenerationSettings(backend="transformers", context_window=512), state_dir)
+    tuned = create_generator(GenerationSettings(backend="transformers", context_window=512, adapter=str(tmp_path / "adapter")), state_dir)
+    assert tuned.describe()["adapter"] == str(tmp_path / "adapter")
+    assert tuned.generate(contract.CAPITAL, max_tokens=12) != plain.generate(contract.CAPITAL, max_tokens=12)
