@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from datetime import date
@@ -20,10 +21,11 @@ from pathlib import Path
 import yaml
 
 from shared.db import DatabaseUnavailable
+from shared.finetune.config import load_finetune_config
 from shared.ingest.importers import DatasetError
 from shared.settings import ConfigError
 
-from .domains import DOMAINS, samples_dir, settings_for
+from .domains import DOMAINS, domain_dir, samples_dir, settings_for
 
 
 def _runtime(domain: str, db=None):
@@ -133,6 +135,50 @@ def cmd_import(args) -> int:
         rt.close()
 
 
+def cmd_train(args) -> int:
+    from shared.finetune.run import run_training
+
+    overrides = {"train": {"max_steps": args.max_steps}} if args.max_steps else None
+    adapter = run_training(settings_for(args.domain), domain_dir(args.domain), resume=args.resume,
+                           overrides=overrides, engine=args.engine, progress=not args.quiet, config_path=args.config)
+    m = adapter.manifest["metrics"]
+    print(f"[{args.domain}] registered adapter {adapter.version} ({adapter.manifest['engine']}): "
+          f"val_loss {m['val_loss']} vs base {m['base_val_loss']}, {m['steps']} steps in {m['train_seconds']} s")
+    print(f"data card: {adapter.manifest['run_dir']}/data_card.md; promote with: assistants adapters promote {args.domain} {adapter.version}")
+    return 0
+
+
+def cmd_adapters(args) -> int:
+    from shared.finetune import AdapterRegistry, PromotionRefused
+
+    reg = AdapterRegistry(settings_for(args.domain).state_dir, args.domain)
+    if args.action == "list":
+        promoted = reg.promoted()
+        for a in reg.versions():
+            m = a.manifest["metrics"]
+            mark = "*" if promoted and promoted.version == a.version else " "
+            print(f"{mark} {a.version}  val_loss {m['val_loss']:.4f} (base {m['base_val_loss']:.4f})  "
+                  f"{a.manifest['engine']}  {a.manifest['created_at']}  data {a.manifest['dataset_hash'][:12]}")
+        if not reg.versions():
+            print(f"no adapters for {args.domain} yet: assistants train {args.domain}")
+        return 0
+    if not args.version:
+        print("error: a VERSION is required", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "show":
+            print(json.dumps(reg.get(args.version).manifest, indent=2))
+        else:
+            print(reg.promote(args.version, load_finetune_config(domain_dir(args.domain)).metric))
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    except PromotionRefused as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_search(args) -> int:
     rt = _runtime(args.domain)
     try:
@@ -217,6 +263,17 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--principal")
 
     command("config", cmd_config, "print a domain's validated settings")
+
+    tr = command("train", cmd_train, "fine-tune the domain's adapter (train.yaml) and register it", quiet=True)
+    tr.add_argument("--resume", action="store_true", help="continue the newest unfinished run from its last checkpoint")
+    tr.add_argument("--max-steps", type=int, help="override train.max_steps")
+    tr.add_argument("--config", type=Path, help="a train.yaml other than the domain's")
+    tr.add_argument("--engine", choices=["unsloth", "transformers+peft"], help="default: unsloth when importable")
+
+    ad = command("adapters", cmd_adapters, "list, show or promote registered adapters", domain=False)
+    ad.add_argument("action", choices=["list", "show", "promote"])
+    ad.add_argument("domain", choices=DOMAINS)
+    ad.add_argument("version", nargs="?")
     return p
 
 
