@@ -98,7 +98,7 @@ class ChatEngine:
         finally:
             timings["total_ms"] = _ms(t0)
             if error is not None:
-                rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=bool(passages),
+                rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=self.uses_retrieval,
                                generator=self.gen.describe(), timings=timings, usage={}, passages=[], error=error)
         answer, attributed = citations.attribute(answer.strip(), plan.passages)
         cites, invalid = citations.resolve(answer, plan.passages)

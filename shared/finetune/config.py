@@ -3,6 +3,7 @@ domain's ``train.yaml``; unknown keys fail with their dotted path."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,24 +118,25 @@ class FinetuneConfig:
 
 
 def _build(cls, data: Any, path: str):
-    if not dataclasses.is_dataclass(cls):
-        return data
+    """A dataclass from a mapping, recursing into dataclass and list-of-dataclass fields
+    by their type hints; an unknown key fails with its dotted path."""
     if not isinstance(data, dict):
         raise ConfigError(f"key '{path}': expected a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"key '{path + '.' if path else ''}{unknown[0]}': unknown (known: {', '.join(fields)})")
     kwargs = {}
     for name, value in data.items():
-        sub = f"{path}.{name}" if path else name
-        ftype = {"data": DataArgs, "lora": LoraArgs, "train": TrainArgs}.get(name) if cls is FinetuneConfig else None
-        if cls is DataArgs and name == "sources":
+        sub, hint = f"{path}.{name}" if path else name, hints[name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value, sub)
+        elif item is not None and dataclasses.is_dataclass(item):
             if not isinstance(value, list):
                 raise ConfigError(f"key '{sub}': expected a list")
-            value = [_build(DataSource, v, f"{sub}[{i}]") for i, v in enumerate(value)]
-        elif ftype is not None:
-            value = _build(ftype, value, sub)
+            value = [_build(item, v, f"{sub}[{i}]") for i, v in enumerate(value)]
         kwargs[name] = value
     try:
         return cls(**kwargs)

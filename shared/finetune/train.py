@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..generation.models import cuda, load_causal_lm, use_4bit
 from .config import FinetuneConfig
 
 log = logging.getLogger(__name__)
@@ -29,41 +30,24 @@ class TrainResult:
     resumed_from: str | None
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def _four_bit(cfg: FinetuneConfig) -> bool:
-    return cfg.train.load_in_4bit if cfg.train.load_in_4bit is not None else _cuda()
-
-
 def load_model(cfg: FinetuneConfig, base_dir: str, engine: str):
     """(model with LoRA attached, tokenizer) on the chosen engine."""
-    lora = cfg.lora
+    lora, four_bit = cfg.lora, use_4bit(cfg.train.load_in_4bit)
     if engine == "unsloth":
         import unsloth  # noqa: F401  (before transformers)
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=base_dir, max_seq_length=cfg.train.max_seq_length, load_in_4bit=_four_bit(cfg), dtype=None)
+            model_name=base_dir, max_seq_length=cfg.train.max_seq_length, load_in_4bit=four_bit, dtype=None)
         model = FastLanguageModel.get_peft_model(
             model, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
-            bias="none", use_gradient_checkpointing="unsloth" if _cuda() else False, random_state=cfg.train.seed)
+            bias="none", use_gradient_checkpointing="unsloth" if cuda() else False, random_state=cfg.train.seed)
         return model, tokenizer
-    import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    kwargs: dict = {"dtype": torch.bfloat16 if _cuda() else torch.float32}
-    if _four_bit(cfg):
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                           bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
-    if _four_bit(cfg):
+    model = load_causal_lm(base_dir, four_bit)
+    if four_bit:
         model = prepare_model_for_kbit_training(model)
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                              target_modules=lora.target_modules, bias="none", task_type="CAUSAL_LM"))
@@ -99,7 +83,7 @@ def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, resume: bool = Fals
         eval_strategy="steps", eval_steps=t.eval_steps, save_strategy="steps", save_steps=t.save_steps,
         save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
         completion_only_loss=True,  # loss on the assistant's answer only, never on the question
-        bf16=_cuda(), fp16=False, use_cpu=not _cuda(), report_to="none", disable_tqdm=not progress,
+        bf16=cuda(), fp16=False, use_cpu=not cuda(), report_to="none", disable_tqdm=not progress,
         dataloader_num_workers=0, packing=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],

@@ -47,6 +47,32 @@ def model_id(path: Path | str) -> str:
     return str(path)
 
 
+def cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def use_4bit(explicit: bool | None) -> bool:
+    """NF4 only on CUDA unless set explicitly: bitsandbytes 4-bit on CPU is ~20x slower than fp32."""
+    return explicit if explicit is not None else cuda()
+
+
+def load_causal_lm(source: str, four_bit: bool):
+    """A HF causal LM in bf16 on CUDA / fp32 on CPU, or NF4-quantized (QLoRA) weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"dtype": torch.bfloat16 if cuda() else torch.float32}
+    if four_bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+        kwargs["device_map"] = "auto"
+    return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+
+
 def dequantized_checkpoint(gguf: Path, cache_dir: Path) -> Path:
     """A safetensors copy of a GGUF model, written once (atomically) and reused: loading
     with ``gguf_file=`` dequantizes every time, which costs more than the model's load."""

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 from .base import GenerationError, Generator, Message, SamplingParams
 from .models import bundled_gguf
-from .templates import CHATML, GGUFTokenizer, render_template
+from .templates import CHATML, GGUFTokenizer, HFChat, render_template
 
 INSTALL_HINT = "pip install httpx"
 
@@ -30,19 +30,6 @@ class _Estimate:
         return len(text) // 3 + 1
 
 
-class _HFTokenizer:
-    def __init__(self, source: str):
-        from transformers import AutoTokenizer
-
-        self.tok = AutoTokenizer.from_pretrained(source)
-
-    def render(self, messages: Sequence[Message]) -> str:
-        return self.tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-
-    def count(self, text: str) -> int:
-        return len(self.tok(text, add_special_tokens=False)["input_ids"])
-
-
 def _local_tokenizer(settings):
     source = settings.tokenizer or (None if settings.model else str(bundled_gguf()))
     if source is None:
@@ -51,7 +38,9 @@ def _local_tokenizer(settings):
         from llama_cpp import Llama
 
         return GGUFTokenizer(Llama(model_path=source, vocab_only=True, verbose=False))
-    return _HFTokenizer(source)
+    from transformers import AutoTokenizer
+
+    return HFChat(AutoTokenizer.from_pretrained(source))
 
 
 class OpenAIGenerator(Generator):

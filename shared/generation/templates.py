@@ -1,5 +1,6 @@
-"""Chat templates and tokenizers shared by backends that hold a GGUF's tokenizer
-(llamacpp, and openai with a local tokenizer for exact budgets)."""
+"""Chat templates and token counting shared by the backends: a GGUF's (llamacpp, and
+openai with a local GGUF tokenizer) and a Hugging Face tokenizer's (transformers,
+unsloth, and openai with a local HF tokenizer)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -37,6 +38,19 @@ def end_of_turn(render) -> str | None:
     tail = text.split(probe, 1)[1] if probe in text else ""
     marker = tail.strip().split("\n", 1)[0].strip() if tail.strip() else ""
     return marker or None
+
+
+class HFChat:
+    """Chat template and token counting of a loaded Hugging Face tokenizer."""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self.tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def count(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
 
 class GGUFTokenizer:

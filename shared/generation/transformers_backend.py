@@ -9,21 +9,14 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .base import GenerationError, Generator, Message, SamplingParams, StopScanner
-from .models import dequantized_checkpoint, model_id, model_path
-from .templates import end_of_turn
+from .models import dequantized_checkpoint, load_causal_lm, model_id, model_path, use_4bit
+from .templates import HFChat, end_of_turn
 
 INSTALL_HINT = "pip install transformers peft torch"
 
 
 def is_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("transformers", "torch"))
-
-
-def use_4bit(settings) -> bool:
-    """NF4 only on CUDA unless forced: bitsandbytes 4-bit on CPU is ~20x slower than fp32."""
-    import torch
-
-    return settings.load_in_4bit if settings.load_in_4bit is not None else torch.cuda.is_available()
 
 
 class TransformersGenerator(Generator):
@@ -42,23 +35,16 @@ class TransformersGenerator(Generator):
         except OSError as e:
             raise GenerationError(f"could not load model {source}: {e}") from e
         self.model.eval()
+        self.chat = HFChat(self.tokenizer)
         self.end_of_turn = end_of_turn(self.render)
         eot = self.tokenizer.convert_tokens_to_ids(self.end_of_turn) if self.end_of_turn else None
         # GGUF-derived tokenizers may name the wrong EOS; the template's end-of-turn is authoritative.
         self._eos_ids = sorted({i for i in (eot, self.tokenizer.eos_token_id) if isinstance(i, int) and i >= 0})
 
     def _load(self, source: str):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
-        kwargs: dict = {"dtype": torch.bfloat16 if torch.cuda.is_available() else torch.float32}
-        if use_4bit(self.settings):
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-            kwargs["device_map"] = "auto"
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        model = load_causal_lm(source, use_4bit(self.settings.load_in_4bit))
         if self.settings.adapter:
             from peft import PeftModel
 
@@ -70,10 +56,10 @@ class TransformersGenerator(Generator):
         return model_id(self._source)
 
     def render(self, messages: Sequence[Message]) -> str:
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return self.chat.render(messages)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self.chat.count(text)
 
     def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
         import torch

@@ -7,7 +7,8 @@ import importlib.util
 import logging
 import sys
 
-from .transformers_backend import TransformersGenerator, use_4bit
+from .models import use_4bit
+from .transformers_backend import TransformersGenerator
 
 INSTALL_HINT = "pip install unsloth==2026.10.9 unsloth_zoo==2026.10.9 --no-deps (see scripts/bootstrap.sh)"
 log = logging.getLogger(__name__)
@@ -29,6 +30,6 @@ class UnslothGenerator(TransformersGenerator):
 
         model, tokenizer = FastLanguageModel.from_pretrained(
             model_name=self.settings.adapter or source, max_seq_length=self.settings.context_window,
-            load_in_4bit=use_4bit(self.settings), dtype=None)
+            load_in_4bit=use_4bit(self.settings.load_in_4bit), dtype=None)
         FastLanguageModel.for_inference(model)
         return model, tokenizer
