@@ -1,6 +1,7 @@
 """``assistants``: the one command line of the suite.
 
-  assistants up                      start the database, ingest every sample corpus, serve the three UIs
+  assistants up                      start the database, ingest every sample corpus, train missing
+                                     adapters, serve the three UIs
   assistants serve DOMAIN            serve one assistant's chat UI (--port, --host)
   assistants ask DOMAIN QUESTION     one grounded answer on the command line
   assistants import DOMAIN NAME PATH convert a dataset with the domain's importer, then ingest it
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from shared.db import DatabaseUnavailable
+from shared.generation import GenerationError
 from shared.finetune.config import load_finetune_config
 from shared.ingest.importers import DatasetError
 from shared.settings import ConfigError
@@ -51,8 +54,40 @@ def cmd_ingest(args) -> int:
     return 1 if (_report(args.domain, summary) and args.strict) else 0
 
 
+def _train_first_adapters(quiet: bool) -> None:
+    """A domain that serves its promoted adapter and has a train.yaml gets its first adapter
+    trained and, if it beats the base model, promoted. Later runs keep what is registered;
+    an interrupted first training resumes from its last checkpoint."""
+    from shared.finetune import AdapterRegistry, PromotionRefused
+    from shared.finetune.serving import PROMOTED
+
+    for domain in DOMAINS:
+        s = settings_for(domain)
+        if s.generation.adapter != PROMOTED or not (domain_dir(domain) / "train.yaml").is_file():
+            continue
+        reg = AdapterRegistry(s.state_dir, domain)
+        if reg.versions():
+            if reg.promoted() is None:
+                print(f"[{domain}] {len(reg.versions())} adapter(s) registered, none promoted: serving the base model")
+            continue
+        print(f"[{domain}] training its first adapter (once; see `assistants adapters list {domain}`)", flush=True)
+        # A child process: training memory is returned before the servers start.
+        cmd = [sys.executable, "-m", "assistants.cli", "train", domain, "--resume"] + (["--quiet"] if quiet else [])
+        if subprocess.run(cmd).returncode != 0 or not reg.versions():
+            print(f"[{domain}] training failed: serving the base model (retry: assistants train {domain} --resume)",
+                  file=sys.stderr)
+            continue
+        try:
+            print(f"[{domain}] " + reg.promote(reg.versions()[-1].version, load_finetune_config(domain_dir(domain)).metric))
+        except PromotionRefused as e:
+            print(f"[{domain}] {e}: serving the base model")
+
+
 def cmd_up(args) -> int:
-    """The main job: every domain's samples ingested, then the three chat UIs served."""
+    """The main job: every domain's samples ingested, first adapters trained, then the three
+    chat UIs served."""
+    if not args.no_train:
+        _train_first_adapters(args.quiet)
     first = _runtime(DOMAINS[0])
     runtimes = [first] + [_runtime(d, db=first.db) for d in DOMAINS[1:]]
     failed = 0
@@ -144,7 +179,8 @@ def cmd_train(args) -> int:
     m = adapter.manifest["metrics"]
     print(f"[{args.domain}] registered adapter {adapter.version} ({adapter.manifest['engine']}): "
           f"val_loss {m['val_loss']} vs base {m['base_val_loss']}, {m['steps']} steps in {m['train_seconds']} s")
-    print(f"data card: {adapter.manifest['run_dir']}/data_card.md; promote with: assistants adapters promote {args.domain} {adapter.version}")
+    print(f"data card: {adapter.manifest['run_dir']}/data_card.md; promote with: assistants adapters promote {args.domain} {adapter.version}"
+          " (a running server switches at its next turn)")
     return 0
 
 
@@ -231,7 +267,8 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     up = command("up", cmd_up, "start the database, ingest every domain's samples, serve the UIs", domain=False, quiet=True)
-    up.add_argument("--no-serve", action="store_true", help="ingest only, do not serve the UIs")
+    up.add_argument("--no-serve", action="store_true", help="prepare only, do not serve the UIs")
+    up.add_argument("--no-train", action="store_true", help="do not train missing adapters (serve base models)")
 
     sv = command("serve", cmd_serve, "serve one assistant's chat UI")
     sv.add_argument("--host", help="interface (default: ui.host)")
@@ -282,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, DatabaseUnavailable, FileNotFoundError, DatasetError) as e:
+    except (ConfigError, DatabaseUnavailable, FileNotFoundError, DatasetError, GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from .db import Database
 from .settings import Settings
 
 
-# One loaded model per distinct generation config, shared by the domains of a process.
+# One loaded model per distinct generation config, shared by the domains of a process;
+# one promoted-adapter follower per domain and config.
 _GENERATORS: dict[str, object] = {}
+_FOLLOWERS: dict[str, object] = {}
 
 
 class Runtime:
@@ -38,20 +41,30 @@ class Runtime:
 
         return PgVectorStore(self.db, self.settings.domain.name, self.settings.retrieval)
 
-    @cached_property
+    @property
     def generator(self):
-        from .generation import create_generator
+        """The model serving this domain now. With ``generation.adapter: promoted`` that is
+        the registry's promoted adapter, re-read each call so a promotion takes effect at
+        the next turn without a restart."""
+        from .finetune.serving import PROMOTED, PromotedAdapter
 
         s = self.settings
+        if s.generation.adapter == PROMOTED:
+            key = f"{Path(s.state_dir).resolve()}|{s.domain.name}|{s.generation.model_dump_json()}"
+            if key not in _FOLLOWERS:
+                _FOLLOWERS[key] = PromotedAdapter(s)
+            return _FOLLOWERS[key].current()
         key = s.generation.model_dump_json()
         if key not in _GENERATORS:
+            from .generation import create_generator
+
             _GENERATORS[key] = create_generator(s.generation, s.state_dir)
         return _GENERATORS[key]
 
     def chat_engine(self):
         from .chat import ChatEngine
 
-        return ChatEngine(self, self.generator)
+        return ChatEngine(self)
 
     def ingestor(self, principal: str | None = None):
         from .ingest import Ingestor

@@ -12,17 +12,17 @@ def run(*args, env=None, timeout=600):
 
 
 def test_up_ingests_every_domain_and_is_idempotent(db):
-    first = run("up", "--quiet", "--no-serve")
+    first = run("up", "--quiet", "--no-serve", "--no-train")
     assert first.returncode == 0, first.stderr
     for domain in ("finance", "medical", "legal"):
         assert f"[{domain}] documents:" in first.stdout
-    second = run("up", "--quiet", "--no-serve")
+    second = run("up", "--quiet", "--no-serve", "--no-train")
     assert second.returncode == 0
     assert second.stdout.count(" 0 new, 0 changed") == 3
 
 
 def test_search_with_as_of(db):
-    assert run("up", "--quiet", "--no-serve").returncode == 0
+    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     out = run("search", "finance", "IRA contribution limit", "--as-of", "2025-06-01", "-k", "3")
     assert out.returncode == 0, out.stderr
     assert "limits for 2025" in out.stdout and "limits for 2026" not in out.stdout

@@ -18,6 +18,10 @@ def test_domain_config_is_valid(domain):
     assert isinstance(s, Settings)
     assert s.domain.name == domain
     assert (domain_dir(domain) / s.domain.samples).is_dir(), "each domain ships a sample corpus"
+    if s.chat.rules:  # the domain's safety rules parse and every pattern compiles
+        from shared.chat.rules import SafetyRules
+
+        assert SafetyRules.for_settings(s).rules
 
 
 def test_every_domain_folder_is_registered():

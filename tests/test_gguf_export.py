@@ -1,12 +1,17 @@
 """An exported GGUF LoRA must behave like the PEFT adapter it came from: llama.cpp +
-the export and transformers + PEFT agree on next-token logits and greedy continuation."""
+the export (applied at run time, or merged into the base GGUF) and transformers + PEFT
+agree on next-token logits and greedy continuation."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from shared.finetune.gguf_export import merge
 from shared.generation import create_generator
+from shared.generation.models import bundled_gguf
 from shared.settings import GenerationSettings
+
+from .adapters import random_lora
 
 PROMPT = [{"role": "user", "content": "What is hypertension?"}]
 
@@ -22,32 +27,29 @@ def llama_logits(gen, tokens) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def adapter(state_dir, tmp_path_factory):
-    """A random (non-zero, PEFT's init_lora_weights=False) LoRA on every projection. Its
-    effect on the logits (several units) must dwarf the noise floor: llama.cpp computes
-    on Q4_1 weights, transformers on their fp32 dequantization, and merely attaching a
-    LoRA changes llama.cpp's kernels, which moves logits by ~0.6 on its own."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from shared.finetune.gguf_export import export
-    from shared.generation.models import bundled_gguf, dequantized_checkpoint
-
-    base = dequantized_checkpoint(bundled_gguf(), state_dir / "models")
-    torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(
-        r=8, lora_alpha=16, init_lora_weights=False,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    """A random LoRA. Its effect on the logits (several units) must dwarf the noise floor:
+    llama.cpp computes on Q4_1 weights, transformers on their fp32 dequantization, and
+    merely attaching a LoRA changes llama.cpp's kernels, which moves logits by ~0.6 on its own."""
     out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out / "peft")
-    export(out / "peft", base / "config.json", out / "adapter.gguf")
+    random_lora(state_dir, out)
     return out
 
 
-def test_export_matches_peft(adapter, state_dir):
+def _llamacpp_with(adapter, how: str, state_dir):
+    """llama.cpp applying the exported LoRA at run time, or running the base GGUF with it merged in."""
+    if how == "lora":
+        return create_generator(GenerationSettings(backend="llamacpp", adapter=str(adapter / "adapter.gguf"), context_window=512), state_dir)
+    merged = adapter / "merged.gguf"
+    if not merged.exists():
+        merge(bundled_gguf(), adapter / "adapter.gguf", merged)
+    return create_generator(GenerationSettings(backend="llamacpp", model=str(merged), context_window=512), state_dir)
+
+
+@pytest.mark.parametrize("how", ["lora", "merged"])
+def test_export_matches_peft(adapter, state_dir, how):
     import torch
 
-    ll = create_generator(GenerationSettings(backend="llamacpp", adapter=str(adapter / "adapter.gguf"), context_window=512), state_dir)
+    ll = _llamacpp_with(adapter, how, state_dir)
     ll_base = create_generator(GenerationSettings(backend="llamacpp", context_window=512), state_dir)
     hf = create_generator(GenerationSettings(backend="transformers", adapter=str(adapter / "peft"), context_window=512), state_dir)
     prompt = ll.render(PROMPT)

@@ -25,7 +25,7 @@ requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs
 
 @pytest.fixture(scope="module")
 def finance_url(db, tmp_path_factory):
-    assert run("up", "--quiet", "--no-serve").returncode == 0
+    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     port = free_port()
     cmd = [sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"

@@ -12,6 +12,7 @@ from ..store.pgvector_store import SIMILARITY_KEY
 from . import citations, prompt
 from .recorder import Recorder
 from .rewrite import rewrite
+from .rules import SafetyRules
 from .types import ChatEvent, Passage, Turn
 
 
@@ -31,11 +32,19 @@ def to_passage(rank: int, hit) -> Passage:
 
 
 class ChatEngine:
-    def __init__(self, runtime, generator: Generator, recorder: Recorder | None = None):
+    """``generator`` pins one model (tests, benchmarks); unset, each turn asks the runtime,
+    which follows adapter promotions."""
+
+    def __init__(self, runtime, generator: Generator | None = None, recorder: Recorder | None = None):
         self.runtime = runtime
         self.settings = runtime.settings
-        self.gen = generator
+        self._pinned = generator
+        self.rules = SafetyRules.for_settings(self.settings)
         self.recorder = recorder or Recorder(runtime.db, self.settings.domain.name)
+
+    @property
+    def gen(self) -> Generator:
+        return self._pinned or self.runtime.generator
 
     @property
     def uses_retrieval(self) -> bool:
@@ -56,38 +65,53 @@ class ChatEngine:
         if not principal:
             raise ValueError("a principal is required: chat records are private to their owner")
         chat, rec = self.settings.chat, self.recorder
+        gen = self.gen  # one model for the whole turn, even if a promotion lands meanwhile
         t0 = time.perf_counter()
         if conversation_id is None:
             conversation_id, history = rec.start(principal), []
         else:
             history = rec.history(principal, conversation_id, chat.history_turns)
         rec.add_question(principal, conversation_id, question)
+        verdict = self.rules.check(question, history)
+        preface = verdict.preface + "\n\n" if verdict.escalations else ""
+        if preface:
+            yield ChatEvent("token", text=preface)  # before retrieval or the model can delay it
         timings: dict[str, float] = {}
+        usage: dict = {"rules": verdict.fired} if verdict.fired else {}
+
+        def without_model(text: str, query: str | None, passages: list[Passage]) -> Iterator[ChatEvent]:
+            yield ChatEvent("sources", passages=[])
+            yield ChatEvent("token", text=text)
+            timings["total_ms"] = _ms(t0)
+            answer = preface + text
+            mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=False,
+                                 generator=gen.describe(), timings=timings, usage=usage, passages=passages)
+            yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, False, query, passages, timings=timings,
+                                              usage=usage, disclaimer=self.settings.domain.disclaimer,
+                                              generator=gen.describe()))
+
+        if verdict.final is not None:
+            yield from without_model(verdict.final.message, None, [])
+            return
         query, passages = None, []
         if self.uses_retrieval:
-            query = rewrite(chat.rewrite, self.gen, question, history)
+            query = rewrite(chat.rewrite, gen, question, history)
             passages = self.retrieve(query, principal, as_of)
             timings["retrieval_ms"] = _ms(t0)
             relevant = [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= chat.min_relevance]
             if not relevant:
-                yield ChatEvent("sources", passages=[])
-                yield ChatEvent("token", text=chat.refusal)
-                timings["total_ms"] = _ms(t0)
-                mid = rec.add_answer(principal, conversation_id, chat.refusal, retrieval_query=query, grounded=False,
-                                     generator=self.gen.describe(), timings=timings,
-                                     usage={"passages_retrieved": len(passages)}, passages=passages)
-                yield ChatEvent("done", turn=Turn(conversation_id, mid, chat.refusal, False, query, passages,
-                                                  timings=timings, disclaimer=self.settings.domain.disclaimer))
+                usage["passages_retrieved"] = len(passages)
+                yield from without_model(chat.refusal, query, passages)
                 return
             passages = relevant
         t_prompt = time.perf_counter()
         answer, error = "", None
         try:
-            plan = prompt.build(self.gen, chat.system_prompt, history, question, passages,
+            plan = prompt.build(gen, chat.system_prompt, history, question, passages,
                                 self.settings.generation.max_new_tokens)
             timings["prompt_ms"] = _ms(t_prompt)
             yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
-            for piece in self.gen.stream(plan.messages):
+            for piece in gen.stream(plan.messages):
                 if not answer:
                     timings["first_token_ms"] = _ms(t0)
                 answer += piece
@@ -98,21 +122,23 @@ class ChatEngine:
         finally:
             timings["total_ms"] = _ms(t0)
             if error is not None:
-                rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=self.uses_retrieval,
-                               generator=self.gen.describe(), timings=timings, usage={}, passages=[], error=error)
+                rec.add_answer(principal, conversation_id, preface + answer, retrieval_query=query,
+                               grounded=self.uses_retrieval, generator=gen.describe(), timings=timings, usage=usage,
+                               passages=[], error=error)
         answer, attributed = citations.attribute(answer.strip(), plan.passages)
         cites, invalid = citations.resolve(answer, plan.passages)
-        usage = {
-            "prompt_tokens": plan.prompt_tokens, "completion_tokens": self.gen.count_tokens(answer),
+        answer = preface + answer
+        usage.update({
+            "prompt_tokens": plan.prompt_tokens, "completion_tokens": gen.count_tokens(answer),
             "passages_in_prompt": sum(p.in_prompt for p in plan.passages),
             "passages_dropped": sum(not p.in_prompt for p in plan.passages),
             "history_turns": plan.history_turns, "injections_removed": plan.injections_removed,
             "citations_attributed": attributed,
-        }
+        })
         mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=self.uses_retrieval,
-                             generator=self.gen.describe(), timings=timings, usage=usage, passages=plan.passages)
-        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, self.uses_retrieval, query, plan.passages, cites, invalid,
-                                          timings, usage, self.settings.domain.disclaimer))
+                             generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages)
+        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, self.uses_retrieval, query, plan.passages, cites,
+                                          invalid, timings, usage, self.settings.domain.disclaimer, gen.describe()))
 
     def ask(self, question: str, **kw) -> Turn:
         """The whole turn at once (scripts, evaluation)."""

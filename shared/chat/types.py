@@ -55,6 +55,7 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     disclaimer: str = ""
+    generator: dict[str, Any] = field(default_factory=dict)  # backend, model and adapter that answered
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -60,3 +60,51 @@ def export(adapter_dir: Path, base_config: Path, out: Path) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return out
+
+
+def merge(base_gguf: Path, lora_gguf: Path, out: Path) -> Path:
+    """The base GGUF with a GGUF LoRA folded into its weights (W + alpha/r · B·A), so
+    llama.cpp runs it at about the base model's speed: applying a LoRA at run time adds
+    four graph ops per adapted matrix, which costs a small model a quarter of its decode
+    speed. Adapted matrices in 4/5-bit types are stored as Q8_0: re-quantizing them to 4
+    bits would add noise as large as the adapter's effect. Written to a temporary name,
+    then renamed."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.quants import dequantize, quantize
+
+    lora = GGUFReader(str(lora_gguf))
+    alpha = float(lora.fields["adapter.lora.alpha"].contents())
+    pairs = {t.name: np.asarray(t.data, dtype=np.float32) for t in lora.tensors}
+    base = GGUFReader(str(base_gguf))
+    arch = base.fields["general.architecture"].contents()
+    tmp = out.with_name(out.name + ".tmp")
+    writer = GGUFWriter(str(tmp), arch=arch)
+    for field in base.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue  # written by GGUFWriter itself
+        kind = field.types[0]
+        writer.add_key_value(field.name, field.contents(), kind,
+                             sub_type=field.types[-1] if kind == GGUFValueType.ARRAY else None)
+    merged = 0
+    tensors = []
+    for t in base.tensors:
+        data, kind = t.data, t.tensor_type
+        a, b = pairs.get(t.name + ".lora_a"), pairs.get(t.name + ".lora_b")
+        if a is not None and b is not None:
+            w = dequantize(data, kind) + (alpha / a.shape[0]) * (b @ a)
+            kind = kind if kind in (Q.F32, Q.F16, Q.BF16, Q.Q8_0) else Q.Q8_0
+            data = w.astype(np.float32) if kind == Q.F32 else quantize(w.astype(np.float32), kind)
+            merged += 1
+        tensors.append(data)
+        writer.add_tensor_info(t.name, data.shape, data.dtype, data.nbytes, kind)
+    if merged * 2 != len(pairs):
+        raise ExportError(f"{lora_gguf}: {len(pairs) // 2 - merged} LoRA pairs match no tensor of {base_gguf.name}")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for data in tensors:
+        writer.write_tensor_data(data)
+    writer.close()
+    tmp.replace(out)
+    return out

@@ -57,11 +57,16 @@ class AdapterRegistry:
         known = ", ".join(a.version for a in self.versions()) or "none"
         raise KeyError(f"{self.domain} has no adapter {version!r} (known: {known})")
 
-    def promoted(self) -> Adapter | None:
+    def promoted_version(self) -> str | None:
+        """Read on every turn by a serving process: one small file, written atomically."""
         pointer = self.root / "promoted.json"
         if not pointer.is_file():
             return None
-        return self.get(json.loads(pointer.read_text())["version"])
+        return json.loads(pointer.read_text())["version"]
+
+    def promoted(self) -> Adapter | None:
+        version = self.promoted_version()
+        return self.get(version) if version else None
 
     def register(self, adapter_dir: Path, manifest: dict, gguf: Path | None = None) -> Adapter:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -33,10 +33,12 @@ def base_checkpoint(settings: Settings, configured: str | None) -> tuple[str, st
 def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, overrides: dict | None = None,
                  engine: str | None = None, progress: bool = True, config_path: Path | None = None) -> Adapter:
     from .gguf_export import ExportError, export
-    from .train import train
+    from .train import resolve_engine, train
 
+    engine = resolve_engine(engine)  # before the base checkpoint is prepared with transformers
     cfg = load_finetune_config(domain_dir, overrides, config_path)
     run_dir = _resumable(settings) if resume else None
+    resume = run_dir is not None  # nothing unfinished: a new run
     if run_dir is None:
         run_dir = runs_dir(settings) / datetime.now(timezone.utc).strftime("run-%Y%m%dT%H%M%S%f")
         system = cfg.data.system_prompt or settings.chat.system_prompt

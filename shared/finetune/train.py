@@ -22,6 +22,15 @@ def unsloth_available() -> bool:
     return importlib.util.find_spec("unsloth") is not None
 
 
+def resolve_engine(engine: str | None) -> str:
+    """``unsloth`` when importable; importing it here, first, because it patches
+    transformers at import and misses modules imported before it."""
+    engine = engine or ("unsloth" if unsloth_available() else "transformers+peft")
+    if engine == "unsloth":
+        import unsloth  # noqa: F401
+    return engine
+
+
 @dataclass
 class TrainResult:
     adapter_dir: Path
@@ -63,7 +72,7 @@ def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, resume: bool = Fals
           progress: bool = True) -> TrainResult:
     """Train on ``run_dir/data/{train,validation}.jsonl``; checkpoints in ``run_dir/checkpoints``,
     the adapter in ``run_dir/adapter``. ``resume`` continues from the newest checkpoint."""
-    engine = engine or ("unsloth" if unsloth_available() else "transformers+peft")
+    engine = resolve_engine(engine)
     if engine != "unsloth":
         print("unsloth is not importable: training with transformers + PEFT + TRL (same arguments, same adapter format)",
               file=sys.stderr)

@@ -62,6 +62,8 @@ class Generator(ABC):
     models are not safe to share between concurrent generations."""
 
     name: ClassVar[str]
+    # The registry version served (e.g. ``medical/v0003``), set when the adapter came from it.
+    adapter_version: str | None = None
 
     def __init__(self, settings: GenerationSettings):
         self.settings = settings
@@ -120,7 +122,10 @@ class Generator(ABC):
         return "".join(self.stream(messages, **kw))
 
     def describe(self) -> dict[str, str | None]:
-        return {"backend": self.name, "model": self.model_id, "adapter": self.adapter_id}
+        adapter = self.adapter_id
+        if self.adapter_version:
+            adapter = f"{self.adapter_version} ({adapter or 'merged into the model'})"
+        return {"backend": self.name, "model": self.model_id, "adapter": adapter}
 
     def close(self) -> None:
         """Release the model; the default relies on garbage collection."""

@@ -22,9 +22,13 @@ def principal_of(request: Any) -> str:
     return user if user else f"anon-{getattr(request, 'session_hash', None) or 'local'}"
 
 
-def _footer(engine: ChatEngine) -> str:
-    g = engine.gen.describe()
-    return f"Model: `{g['model']}` · backend: {g['backend']} · adapter: {g['adapter'] or 'none'}"
+def _footer(g: dict) -> str:
+    return f"Model: `{g['model']}` · backend: {g['backend']} · adapter: `{g['adapter'] or 'none'}`"
+
+
+def _shown(turn) -> str:
+    """The answer as displayed: every answer carries the domain's disclaimer."""
+    return turn.answer + (f"\n\n*{turn.disclaimer}*" if turn.disclaimer else "")
 
 
 def build_app(engine: ChatEngine):
@@ -46,40 +50,43 @@ def build_app(engine: ChatEngine):
                     new = gr.Button("New conversation", elem_id="new-conversation")
                 if s.chat.examples:
                     gr.Examples(examples=[[q] for q in s.chat.examples], inputs=[question], label="Example questions")
-            with gr.Column(scale=2):
+            # A fine-tuned-only assistant retrieves nothing: no empty panel claiming otherwise.
+            with gr.Column(scale=2, visible=engine.uses_retrieval):
                 gr.Markdown("### Sources")
                 sources = gr.HTML("<div id='sources-empty'>Sources of the latest answer appear here.</div>", elem_id="sources")
         status = gr.Markdown("", elem_id="status")
-        gr.Markdown(_footer(engine), elem_id="footer")
+        # Names the model and adapter that answered last; follows promotions without a restart.
+        footer = gr.Markdown(_footer(engine.gen.describe()), elem_id="footer")
 
         def respond(text: str, history: list, conv: str | None, ids: list, request: gr.Request):
             history, ids = list(history or []), list(ids or [])
             if not (text or "").strip():
-                yield text, history, conv, ids, gr.skip(), "Type a question first."
+                yield text, history, conv, ids, gr.skip(), "Type a question first.", gr.skip()
                 return
             history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
             ids += [None, None]
             try:
                 for event in engine.stream(text, principal=principal_of(request), conversation_id=conv):
                     if event.kind == "sources":
-                        yield "", history, conv, ids, sources_panel(event.passages or []), ""
+                        yield "", history, conv, ids, sources_panel(event.passages or []), "", gr.skip()
                     elif event.kind == "token":
                         history[-1] = {"role": "assistant", "content": history[-1]["content"] + event.text}
-                        yield "", history, conv, ids, gr.skip(), ""
+                        yield "", history, conv, ids, gr.skip(), "", gr.skip()
                     else:
                         turn = event.turn
-                        history[-1] = {"role": "assistant", "content": turn.answer}
+                        history[-1] = {"role": "assistant", "content": _shown(turn)}
                         ids[-1] = turn.message_id
                         shown = [p for p in turn.passages if p.in_prompt]
-                        yield "", history, turn.conversation_id, ids, sources_panel(shown), ""
+                        yield "", history, turn.conversation_id, ids, sources_panel(shown), "", _footer(turn.generator)
             except USER_ERRORS as e:
                 # Keep the question in the box so nothing typed is lost.
-                yield text, history[:-2], conv, ids[:-2], gr.skip(), f"**Error:** {e}"
+                yield text, history[:-2], conv, ids[:-2], gr.skip(), f"**Error:** {e}", gr.skip()
             except Exception:
                 log.exception("chat turn failed")
-                yield text, history[:-2], conv, ids[:-2], gr.skip(), "**Error:** something went wrong; see the server log."
+                yield (text, history[:-2], conv, ids[:-2], gr.skip(), "**Error:** something went wrong; see the server log.",
+                       gr.skip())
 
-        outputs = [question, chatbot, conversation, message_ids, sources, status]
+        outputs = [question, chatbot, conversation, message_ids, sources, status, footer]
         question.submit(respond, [question, chatbot, conversation, message_ids], outputs, api_name="chat")
         send.click(respond, [question, chatbot, conversation, message_ids], outputs, api_name=False)
 
@@ -110,6 +117,7 @@ def build_app(engine: ChatEngine):
             engine.recorder.feedback(principal_of(request), message_id, int(rating))
             return "recorded"
 
+        app.load(lambda: _footer(engine.gen.describe()), None, footer, api_name=False)
         gr.api(ask, api_name="ask")
         gr.api(feedback, api_name="feedback")
     return app

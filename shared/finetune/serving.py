@@ -1,0 +1,93 @@
+"""Serving the registry's promoted adapter: ``generation.adapter: promoted`` resolves to the
+artifact each backend loads (for llamacpp the GGUF export, by default merged into a copy
+of the base GGUF; the PEFT folder for transformers/unsloth), and a running server follows
+promotions between turns."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from ..generation import GenerationError, Generator, create_generator, resolve
+from ..generation.models import file_sha256, model_id, model_path
+from ..settings import Settings
+from .registry import Adapter, AdapterRegistry
+
+PROMOTED = "promoted"
+log = logging.getLogger(__name__)
+
+
+def artifact(adapter: Adapter, backend: str) -> str:
+    """The file or folder of ``adapter`` that ``backend`` loads."""
+    if backend == "llamacpp":
+        if not adapter.gguf.is_file():
+            raise GenerationError(f"adapter {adapter.version} has no GGUF export; serve it with the transformers or "
+                                  "unsloth backend")
+        return str(adapter.gguf)
+    if backend in ("transformers", "unsloth"):
+        return str(adapter.peft_dir)
+    raise GenerationError(f"the {backend} backend serves adapters by the name its server gives them: set "
+                          "generation.adapter to that name instead of 'promoted'")
+
+
+def check_base(adapter: Adapter, configured_model: str | None) -> None:
+    """A LoRA only means something on the weights it was trained on."""
+    served = model_id(model_path(configured_model))
+    if adapter.manifest.get("base_model") != served:
+        raise GenerationError(f"adapter {adapter.version} was trained on {adapter.manifest.get('base_model')}, "
+                              f"but the served model is {served}")
+
+
+def merged_model(adapter: Adapter, base: Path) -> Path:
+    """The base GGUF with the adapter merged in, made once per (adapter, base weights)."""
+    from .gguf_export import merge
+
+    out = adapter.path / f"merged-{file_sha256(base)[:12]}" / f"{base.stem}+{adapter.version}.gguf"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.info("merging %s into %s", adapter.version, base.name)
+        merge(base, Path(artifact(adapter, "llamacpp")), out)
+    return out
+
+
+class PromotedAdapter:
+    """The generator for a domain's promoted adapter (the base model while none is). Each
+    ``current()`` reads the registry's pointer; after a promotion it loads the new adapter
+    and hands out the new generator, while turns already streaming finish on the old one."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = AdapterRegistry(settings.state_dir, settings.domain.name)
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._generator: Generator | None = None
+
+    def _load(self, adapter: Adapter | None) -> Generator:
+        g = self.settings.generation
+        update: dict = {"adapter": None}
+        if adapter is not None:
+            check_base(adapter, g.model)
+            backend = resolve(g.backend)
+            update["adapter"] = artifact(adapter, backend)
+            if backend == "llamacpp" and g.merge_adapter:
+                update = {"adapter": None, "model": str(merged_model(adapter, model_path(g.model)))}
+        generator = create_generator(g.model_copy(update=update), self.settings.state_dir)
+        if adapter is not None:
+            generator.adapter_version = f"{self.settings.domain.name}/{adapter.version}"
+        return generator
+
+    def current(self) -> Generator:
+        version = self.registry.promoted_version()
+        with self._lock:
+            if self._generator is None or version != self._version:
+                try:
+                    self._generator = self._load(self.registry.get(version) if version else None)
+                except (GenerationError, KeyError) as e:
+                    if self._generator is None:
+                        raise
+                    # Keep answering with the adapter that works; say why the new one is not served.
+                    log.error("%s keeps serving %s: %s", self.settings.domain.name, self._version or "the base model", e)
+                else:
+                    log.info("%s now serves adapter %s", self.settings.domain.name, version or "none (base model)")
+                self._version = version
+            return self._generator
