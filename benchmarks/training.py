@@ -41,7 +41,7 @@ PROMPTS = ["I have had a mild headache for two days. What could cause it?",
            "What does hypertension mean?", "What are early signs of type 2 diabetes?"]
 
 
-def config(args, run_dir: Path):
+def config(args):
     """The medical recipe's arguments, sized to one epoch over --examples rows."""
     from assistants.domains import domain_dir
     from shared.finetune.config import load_finetune_config
@@ -57,17 +57,17 @@ def prepare(args, run_dir: Path) -> int:
     from assistants.domains import domain_dir, settings_for
     from shared.finetune import data as data_mod
 
-    cfg = config(args, run_dir)
+    cfg = config(args)
     train_rows, val_rows, _ = data_mod.prepare(cfg.data, domain_dir("medical"), settings_for("medical").chat.system_prompt)
     if len(train_rows) < args.examples:
         raise SystemExit(f"only {len(train_rows)} training rows; lower --examples")
     data_mod.write(train_rows[:args.examples], run_dir / "data" / "train.jsonl")
     data_mod.write(val_rows[:4], run_dir / "data" / "validation.jsonl")
-    tok = _tokenizer(base_dir(run_dir))
+    tok = _tokenizer(base_dir())
     return sum(len(ids) for ids, _ in (encode(tok, r, args.seq) for r in train_rows[:args.examples]))
 
 
-def base_dir(run_dir: Path) -> str:
+def base_dir() -> str:
     from assistants.domains import settings_for
     from shared.finetune.run import base_checkpoint
 
@@ -103,8 +103,8 @@ def leg_recipe(args, run_dir: Path) -> dict:
     from shared.finetune.train import resolve_engine, train
 
     engine = resolve_engine(None)
-    base = base_dir(run_dir)
-    result = train(config(args, run_dir), base, run_dir, engine=engine, progress=False)
+    base = base_dir()
+    result = train(config(args), base, run_dir, engine=engine, progress=False)
     export(result.adapter_dir, Path(base) / "config.json", run_dir / "adapter.gguf")
     return {"engine": engine, "seconds": result.metrics["train_seconds"], "steps": result.metrics["steps"],
             "peak_mb": peak_memory_mb()}
@@ -115,9 +115,9 @@ def leg_plain(args, run_dir: Path) -> dict:
 
     from shared.finetune.train import load_model
 
-    cfg = config(args, run_dir)
+    cfg = config(args)
     torch.manual_seed(cfg.train.seed)
-    model, tok = load_model(cfg, base_dir(run_dir), "transformers+peft")
+    model, tok = load_model(cfg, base_dir(), "transformers+peft")
     rows = [json.loads(line) for line in (run_dir / "data" / "train.jsonl").read_text().splitlines()]
     batches = [rows[i:i + args.batch] for i in range(0, len(rows), args.batch)]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.learning_rate)
