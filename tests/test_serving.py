@@ -37,7 +37,16 @@ def _register(reg: AdapterRegistry, tmp_path, state_dir, seed: int, gguf: bool =
 
 @pytest.fixture(scope="module")
 def registry(state_dir):
-    return AdapterRegistry(state_dir, "medical")
+    """The session's medical registry; its promoted pointer is put back afterwards, so the
+    random test adapters never stand in other tests' promotion gates."""
+    reg = AdapterRegistry(state_dir, "medical")
+    pointer = reg.root / "promoted.json"
+    before = pointer.read_text() if pointer.is_file() else None
+    yield reg
+    if before is None:
+        pointer.unlink(missing_ok=True)
+    else:
+        pointer.write_text(before)
 
 
 def test_artifact_per_backend(registry, tmp_path, state_dir):
