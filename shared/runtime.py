@@ -11,9 +11,7 @@ from .db import Database
 from .settings import Settings
 
 
-# One loaded model per distinct generation config, shared by the domains of a process;
-# one promoted-adapter follower per domain and config.
-_GENERATORS: dict[str, object] = {}
+# One promoted-adapter follower per domain and generation config.
 _FOLLOWERS: dict[str, object] = {}
 
 
@@ -54,12 +52,9 @@ class Runtime:
             if key not in _FOLLOWERS:
                 _FOLLOWERS[key] = PromotedAdapter(s)
             return _FOLLOWERS[key].current()
-        key = s.generation.model_dump_json()
-        if key not in _GENERATORS:
-            from .generation import create_generator
+        from .generation import shared_generator
 
-            _GENERATORS[key] = create_generator(s.generation, s.state_dir)
-        return _GENERATORS[key]
+        return shared_generator(s.generation, s.state_dir)
 
     def chat_engine(self):
         from .chat import ChatEngine

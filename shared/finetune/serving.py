@@ -8,7 +8,7 @@ import logging
 import threading
 from pathlib import Path
 
-from ..generation import GenerationError, Generator, create_generator, resolve
+from ..generation import GenerationError, Generator, create_generator, resolve, shared_generator
 from ..generation.models import file_sha256, model_id, model_path
 from ..settings import Settings
 from .registry import Adapter, AdapterRegistry
@@ -38,15 +38,15 @@ def check_base(adapter: Adapter, configured_model: str | None) -> None:
                               f"but the served model is {served}")
 
 
-def merged_model(adapter: Adapter, base: Path) -> Path:
-    """The base GGUF with the adapter merged in, made once per (adapter, base weights)."""
+def merged_model(adapter: Adapter, lora_gguf: Path, base: Path) -> Path:
+    """The base GGUF with the adapter's GGUF LoRA merged in, made once per (adapter, base weights)."""
     from .gguf_export import merge
 
     out = adapter.path / f"merged-{file_sha256(base)[:12]}" / f"{base.stem}+{adapter.version}.gguf"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         log.info("merging %s into %s", adapter.version, base.name)
-        merge(base, Path(artifact(adapter, "llamacpp")), out)
+        merge(base, lora_gguf, out)
     return out
 
 
@@ -63,17 +63,19 @@ class PromotedAdapter:
         self._generator: Generator | None = None
 
     def _load(self, adapter: Adapter | None) -> Generator:
-        g = self.settings.generation
-        update: dict = {"adapter": None}
-        if adapter is not None:
-            check_base(adapter, g.model)
-            backend = resolve(g.backend)
-            update["adapter"] = artifact(adapter, backend)
-            if backend == "llamacpp" and g.merge_adapter:
-                update = {"adapter": None, "model": str(merged_model(adapter, model_path(g.model)))}
-        generator = create_generator(g.model_copy(update=update), self.settings.state_dir)
-        if adapter is not None:
-            generator.adapter_version = f"{self.settings.domain.name}/{adapter.version}"
+        g, state_dir = self.settings.generation, self.settings.state_dir
+        if adapter is None:  # the base model, shared with any domain served on it
+            return shared_generator(g.model_copy(update={"adapter": None}), state_dir)
+        check_base(adapter, g.model)
+        backend = resolve(g.backend)
+        lora = artifact(adapter, backend)
+        if backend == "llamacpp" and g.merge_adapter:
+            update = {"adapter": None, "model": str(merged_model(adapter, Path(lora), model_path(g.model)))}
+        else:
+            update = {"adapter": lora}
+        # Not shared: the old adapter's model is released once its last turn ends.
+        generator = create_generator(g.model_copy(update=update), state_dir)
+        generator.adapter_version = f"{self.settings.domain.name}/{adapter.version}"
         return generator
 
     def current(self) -> Generator:

@@ -44,6 +44,19 @@ def resolve(name: str) -> str:
     return "unsloth" if _cuda() and is_available("unsloth") else "llamacpp"
 
 
+# One loaded model per distinct generation config, shared by the domains of a process.
+_SHARED: dict[str, Generator] = {}
+
+
+def shared_generator(settings: GenerationSettings, state_dir: Path) -> Generator:
+    """The process's generator for ``settings``, loaded on first use: domains (and promoted-
+    adapter followers serving the base model) on the same config share one model."""
+    key = settings.model_dump_json()
+    if key not in _SHARED:
+        _SHARED[key] = create_generator(settings, state_dir)
+    return _SHARED[key]
+
+
 def create_generator(settings: GenerationSettings, state_dir: Path) -> Generator:
     name = resolve(settings.backend)
     module = _module(name)
