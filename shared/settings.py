@@ -139,11 +139,25 @@ class UISettings(_Strict):
         "session is its own anonymous principal.")
 
 
+class AnalysisSettings(_Strict):
+    checklist: str | None = Field(
+        None, description="YAML checklist (relative to the domain folder) of clause categories to look for in an "
+        "uploaded document (see shared/analysis/checklist.py). Set: the UI offers upload and a clause report.")
+    upload_types: list[str] = Field([".pdf", ".docx", ".txt"], description="File types a user may upload.")
+    max_upload_mb: float = Field(10.0, gt=0, description="Uploads larger than this are refused before they are read.")
+    candidates: int = Field(
+        4, ge=1, le=50, description="With retrieval: passages of the document per category that the model judges "
+        "(without retrieval it judges every segment).")
+    segment_chars: int = Field(600, ge=100, description="Longest segment (sentence group) judged as one clause candidate.")
+
+
 class DomainSettings(_Strict):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
     title: str = Field(..., description="Human title of the assistant.")
     description: str = Field("", description="One paragraph on what the assistant does.")
-    approach: Literal["rag", "finetune", "hybrid"] = Field(..., description="How the assistant gets its knowledge.")
+    approach: Literal["rag", "finetune", "hybrid"] = Field(
+        ..., description="How the assistant gets its knowledge: `rag` retrieves and serves the base model (any "
+        "`generation.adapter` is ignored), `finetune` serves the adapter without retrieval, `hybrid` does both.")
     disclaimer: str = Field("", description="Shown with every answer.")
     samples: str = Field("samples", description="Folder (relative to the domain package) with the sample corpus.")
     root: Path | None = Field(None, description="The domain's folder; set by the loader, relative paths resolve against it.")
@@ -163,6 +177,7 @@ class Settings(_Strict):
     ingest: IngestSettings = IngestSettings()
     generation: GenerationSettings = GenerationSettings()
     chat: ChatSettings = ChatSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
     ui: UISettings = UISettings()
 
 
