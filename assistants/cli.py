@@ -4,6 +4,7 @@
                                      adapters, serve the three UIs
   assistants serve DOMAIN            serve one assistant's chat UI (--port, --host)
   assistants ask DOMAIN QUESTION     one grounded answer on the command line
+  assistants analyse DOMAIN FILE     upload a document privately and write its clause report (--out)
   assistants import DOMAIN NAME PATH convert a dataset with the domain's importer, then ingest it
   assistants db start|stop|status    manage the embedded Postgres (ignored with DATABASE_URL)
   assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
@@ -151,6 +152,32 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_analyse(args) -> int:
+    from shared.analysis import Checklist
+    from shared.analysis.service import DocumentService
+    from shared.analysis.upload import UploadError
+
+    rt = _runtime(args.domain)
+    try:
+        checklist = Checklist.for_settings(rt.settings)
+        if checklist is None:
+            print(f"error: {args.domain} has no analysis.checklist; it does not analyse documents", file=sys.stderr)
+            return 2
+        service = DocumentService(rt, checklist)
+        service.analyzer.show_bar = not args.quiet
+        try:
+            analysis = service.analyse_upload(args.file, args.principal)
+        except UploadError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        files = service.write_files(analysis, args.out)
+        print(analysis.markdown)
+        print("report written to " + ", ".join(map(str, files)), file=sys.stderr)
+    finally:
+        rt.close()
+    return 0
+
+
 def cmd_import(args) -> int:
     from shared.ingest.importers import convert, resolve
 
@@ -278,6 +305,11 @@ def parser() -> argparse.ArgumentParser:
     ak.add_argument("question")
     ak.add_argument("--principal", default="cli", help="whose private documents count, and who owns the record")
     ak.add_argument("--as-of", type=date.fromisoformat, help="answer from what was in force on this date")
+
+    an = command("analyse", cmd_analyse, "upload a document privately and write its clause report", quiet=True)
+    an.add_argument("file", type=Path, help="the document (PDF, DOCX or TXT)")
+    an.add_argument("--principal", default="cli", help="owner of the uploaded document (private to that principal)")
+    an.add_argument("--out", type=Path, default=Path("."), help="folder for the Markdown and PDF report")
 
     command("db", cmd_db, "manage the embedded Postgres", domain=False).add_argument("action", choices=["start", "stop", "status"])
 

@@ -43,17 +43,19 @@ class Runtime:
     def generator(self):
         """The model serving this domain now. With ``generation.adapter: promoted`` that is
         the registry's promoted adapter, re-read each call so a promotion takes effect at
-        the next turn without a restart."""
+        the next turn without a restart; a RAG-only domain always gets the base model."""
         from .finetune.serving import PROMOTED, PromotedAdapter
+        from .generation import shared_generator
 
         s = self.settings
+        if s.domain.approach == "rag":
+            # RAG-only serves the base model: the same domain config switches approach alone.
+            return shared_generator(s.generation.model_copy(update={"adapter": None}), s.state_dir)
         if s.generation.adapter == PROMOTED:
             key = f"{Path(s.state_dir).resolve()}|{s.domain.name}|{s.generation.model_dump_json()}"
             if key not in _FOLLOWERS:
                 _FOLLOWERS[key] = PromotedAdapter(s)
             return _FOLLOWERS[key].current()
-        from .generation import shared_generator
-
         return shared_generator(s.generation, s.state_dir)
 
     def chat_engine(self):

@@ -149,6 +149,10 @@ class AnalysisSettings(_Strict):
         4, ge=1, le=50, description="With retrieval: passages of the document per category that the model judges "
         "(without retrieval it judges every segment).")
     segment_chars: int = Field(600, ge=100, description="Longest segment (sentence group) judged as one clause candidate.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Score a span needs for its category to count as found.")
+    retrieval_weight: float = Field(
+        0.5, ge=0, le=1, description="With retrieval: share of a span's score that is its similarity to the "
+        "category's query (the rest is the model's P(yes)); calibrated by benchmarks/legal_clauses.py.")
 
 
 class DomainSettings(_Strict):

@@ -52,7 +52,19 @@ def check_context_budget(gen) -> None:
         raise AssertionError("a prompt over the context window must raise ContextOverflow")
 
 
-CHECKS = [check_streams_text, check_max_tokens, check_stop, check_token_counting, check_context_budget]
+def check_choice_scoring(gen) -> None:
+    # The scored choices agree with what the model generates greedily.
+    first = gen.generate(CAPITAL, max_tokens=4).split()[0]
+    other = "Banana" if first != "Banana" else "Tree"
+    lp_first, lp_other = gen.choice_logprobs(CAPITAL, [first, other])
+    assert lp_first <= 0 and lp_other <= 0, (lp_first, lp_other)
+    assert lp_first > lp_other + 1, f"greedy first word {first!r} scored {lp_first:.2f}, {other!r} {lp_other:.2f}"
+    again = gen.choice_logprobs(CAPITAL, [first, other])  # repeated calls are independent of cached state
+    assert abs(again[0] - lp_first) < 0.05, (again, lp_first)
+
+
+CHECKS = [check_streams_text, check_max_tokens, check_stop, check_token_counting, check_context_budget,
+          check_choice_scoring]
 
 
 def run_all(gen) -> None:

@@ -25,7 +25,7 @@ def llama_server(tmp_path_factory):
 
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "1024", "--seed", "0"]
+           "--port", str(port), "--n_ctx", "1024", "--seed", "0", "--logits_all", "true"]
     with running(cmd, f"http://127.0.0.1:{port}/v1/models", tmp_path_factory.mktemp("llama-server") / "server.log"):
         yield f"http://127.0.0.1:{port}/v1"
 

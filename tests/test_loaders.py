@@ -71,7 +71,8 @@ def test_legacy_encodings_are_decoded(tmp_path):
         ("bad.json", b"{not json", "not valid JSON"),
         ("bad.jsonl", b'{"id": 1}\n{oops\n', "line 2 is not valid JSON"),
         ("deep.json", b"[" * 100000 + b"]" * 100000, "not valid JSON|nested too deeply"),
-        ("notes.docx", b"PK\x03\x04", "unsupported file type"),
+        ("notes.docx", b"PK\x03\x04", "not a readable Word document"),
+        ("notes.doc", b"\xd0\xcf\x11\xe0", "unsupported file type"),
     ],
 )
 def test_bad_files_fail_with_a_clear_reason(tmp_path, name, data, reason):

@@ -23,14 +23,19 @@ QUESTION = "What is the 401(k) employee contribution limit for 2026?"
 requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium (apt-get install chromium)")
 
 
-@pytest.fixture(scope="module")
-def finance_url(db, tmp_path_factory):
+def served(domain: str, tmp_path_factory):
+    """``assistants serve DOMAIN`` after ``up`` ingested the samples (no training): its URL."""
     assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     port = free_port()
-    cmd = [sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(port)]
+    cmd = [sys.executable, "-m", "assistants.cli", "serve", domain, "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp("serve") / "serve.log", env={**os.environ}):
+    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp(f"serve-{domain}") / "serve.log", env={**os.environ}):
         yield url
+
+
+@pytest.fixture(scope="module")
+def finance_url(db, tmp_path_factory):
+    yield from served("finance", tmp_path_factory)
 
 
 def feedback_rows(db, message_id: str):

@@ -58,8 +58,11 @@ class Category(_Strict):
         m = re.search(self.value, span) if self.value else None
         value = m.group("value").strip(" ,.;") if m else ""
         if "{value}" in self.found and not value:
-            # The clause is there but its value is not where the pattern looks: say so plainly.
-            return self.found.split("{value}")[0].rstrip(" :") + " (see the quoted clause)."
+            # The clause is there but its value is not where the pattern looks: keep the
+            # sentence up to the value's parenthesis or clause and point at the quote.
+            head = self.found.split("{value}")[0]
+            head = head[:head.rfind("(")] if "(" in head else head
+            return head.rstrip(" :(,") + " (see the quoted clause)."
         return self.found.replace("{value}", value)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from typing import Iterator
+from typing import Iterator, Sequence
+
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
 from ..generation import GenerationError, Generator
 from ..store.pgvector_store import SIMILARITY_KEY
@@ -50,12 +52,23 @@ class ChatEngine:
     def uses_retrieval(self) -> bool:
         return self.settings.domain.approach != "finetune"
 
-    def retrieve(self, query: str, principal: str, as_of: date | None = None) -> list[Passage]:
-        retriever = self.runtime.retriever(principal=principal, as_of=as_of)
-        return [to_passage(i, hit) for i, hit in enumerate(retriever.retrieve(query), start=1)]
+    def retrieve(self, query: str, principal: str, as_of: date | None = None,
+                 documents: Sequence[str] = ()) -> list[Passage]:
+        """The corpus passages nearest the query; with ``documents`` (e.g. the user's upload
+        under discussion) their best passages come first, then the corpus fills the rest."""
+        top_k = self.settings.retrieval.top_k
+        hits = []
+        if documents:
+            only = MetadataFilters(filters=[MetadataFilter(key="doc_id", value=list(documents), operator=FilterOperator.IN)])
+            hits = self.runtime.retriever(principal=principal, as_of=as_of, filters=only,
+                                          top_k=max(1, (top_k + 1) // 2)).retrieve(query)
+        seen = {h.node.node_id for h in hits}
+        hits += [h for h in self.runtime.retriever(principal=principal, as_of=as_of).retrieve(query)
+                 if h.node.node_id not in seen]
+        return [to_passage(i, hit) for i, hit in enumerate(hits[:top_k], start=1)]
 
     def stream(self, question: str, *, principal: str, conversation_id: str | None = None,
-               as_of: date | None = None) -> Iterator[ChatEvent]:
+               as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
         """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn.
         Raises ``ValueError`` for an empty question, ``UnknownConversation`` for a
         conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
@@ -96,7 +109,7 @@ class ChatEngine:
         query, passages = None, []
         if self.uses_retrieval:
             query = rewrite(chat.rewrite, gen, question, history)
-            passages = self.retrieve(query, principal, as_of)
+            passages = self.retrieve(query, principal, as_of, documents)
             timings["retrieval_ms"] = _ms(t0)
             relevant = [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= chat.min_relevance]
             if not relevant:

@@ -18,7 +18,8 @@ class DataSource:
     """One instruction dataset and how its fields map to a chat exchange."""
 
     path: str
-    """A .jsonl/.jsonl.gz/.json/.csv file (relative to the domain folder), or ``hf:<name>[:split]``."""
+    """A .jsonl/.jsonl.gz/.json/.csv file (relative to the domain folder), ``hf:<name>[:split]``,
+    or whatever file or folder the ``records`` function reads."""
     question: str = "question"
     """Field holding the user's message."""
     answer: str = "answer"
@@ -31,6 +32,9 @@ class DataSource:
     """Use only the first N records."""
     optional: bool = False
     """Skip this source silently when its file is absent (the shared datasets on a fresh machine)."""
+    records: str | None = None
+    """``package.module:function``: a function of the resolved path that yields records (dicts)
+    with the mapped fields, for datasets whose rows are not one example each (e.g. CUAD annotations)."""
 
 
 @dataclass

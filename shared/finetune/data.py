@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..ingest.importers import DatasetError, read_records
+from ..ingest.importers import DatasetError, read_records, resolve
 from .config import DataArgs, DataSource
 
 
@@ -65,7 +65,11 @@ class DataCard:
 
 
 # -- load ---------------------------------------------------------------------------
-def _rows(path: str, base: Path) -> Iterator[dict]:
+def _rows(src: DataSource, base: Path) -> Iterator[dict]:
+    path = src.path
+    if src.records:
+        yield from resolve(src.records)((base / path).resolve())
+        return
     if path.startswith("hf:"):
         from datasets import load_dataset
 
@@ -90,7 +94,7 @@ def load(sources: Iterable[DataSource], base: Path) -> Iterator[Example]:
     for src in sources:
         if src.optional and not _source_exists(src, base):
             continue
-        for i, row in enumerate(islice(_rows(src.path, base), src.limit)):
+        for i, row in enumerate(islice(_rows(src, base), src.limit)):
             q, a = row.get(src.question), row.get(src.answer)
             if src.context and row.get(src.context):
                 ctx = row[src.context]

@@ -62,7 +62,8 @@ class PromotedAdapter:
         self._version: str | None = None
         self._generator: Generator | None = None
 
-    def _load(self, adapter: Adapter | None) -> Generator:
+    def load(self, adapter: Adapter | None) -> Generator:
+        """A generator for ``adapter`` (the base model for None), built like the served one."""
         g, state_dir = self.settings.generation, self.settings.state_dir
         if adapter is None:  # the base model, shared with any domain served on it
             return shared_generator(g.model_copy(update={"adapter": None}), state_dir)
@@ -83,7 +84,7 @@ class PromotedAdapter:
         with self._lock:
             if self._generator is None or version != self._version:
                 try:
-                    self._generator = self._load(self.registry.get(version) if version else None)
+                    self._generator = self.load(self.registry.get(version) if version else None)
                 except (GenerationError, KeyError) as e:
                     if self._generator is None:
                         raise

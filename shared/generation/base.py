@@ -95,6 +95,10 @@ class Generator(ABC):
     def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
         ...
 
+    @abstractmethod
+    def _choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        ...
+
     # -- the interface ----------------------------------------------------------------
     def count_messages(self, messages: Sequence[Message]) -> int:
         return self.count_tokens(self.render(messages))
@@ -117,6 +121,16 @@ class Generator(ABC):
                 f"{self.context_window}-token context window of {self.model_id}")
         with self._lock:
             yield from self._stream(messages, params)
+
+    def choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        """Log-probability (over the whole vocabulary) of each choice's first token as the
+        first token of the reply: the model as a classifier, in one forward pass, with no
+        sampling and no parsing of free text."""
+        used = self.count_messages(messages)
+        if used + 1 > self.context_window:
+            raise ContextOverflow(f"prompt of {used} tokens exceeds the {self.context_window}-token context window of {self.model_id}")
+        with self._lock:
+            return self._choice_logprobs(messages, tuple(choices))
 
     def generate(self, messages: Sequence[Message], **kw) -> str:
         return "".join(self.stream(messages, **kw))

@@ -69,5 +69,23 @@ class LlamaCppGenerator(Generator):
             if text:
                 yield text
 
+    def _choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        import numpy as np
+
+        llm = self.llm
+        tokens = llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+        # Keep the cached prefix shared with the previous call (one clause asked several
+        # questions re-evaluates only the question); at least one token is evaluated so
+        # the logits are this prompt's.
+        cached = llm.input_ids[: llm.n_tokens]
+        keep = 0
+        while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
+            keep += 1
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+        return [float(logprobs[llm.tokenize(c.encode("utf-8"), add_bos=False, special=False)[0]]) for c in choices]
+
     def close(self) -> None:
         self.llm.close()

@@ -96,5 +96,24 @@ class OpenAIGenerator(Generator):
         except httpx.HTTPError as e:
             raise GenerationError(f"cannot reach the generation endpoint {self.settings.base_url}: {e}") from e
 
+    def _choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        import httpx
+
+        body = {"model": self.settings.adapter or self.model_id, "messages": list(messages), "max_tokens": 1,
+                "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+        try:
+            resp = self.client.post("/chat/completions", json=body)
+        except httpx.HTTPError as e:
+            raise GenerationError(f"cannot reach the generation endpoint {self.settings.base_url}: {e}") from e
+        if resp.status_code != 200:
+            raise GenerationError(f"{self.settings.base_url} answered {resp.status_code}: {resp.text[:300]}")
+        content = ((resp.json().get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+        if not content or not content[0].get("top_logprobs"):
+            raise GenerationError(f"{self.settings.base_url} returned no logprobs (a llama.cpp server needs --logits_all true)")
+        top = {t["token"].strip(): t["logprob"] for t in content[0]["top_logprobs"]}
+        # A choice outside the top 20 is at most as likely as the least likely listed one.
+        floor = min(top.values())
+        return [float(top.get(c.strip(), floor)) for c in choices]
+
     def close(self) -> None:
         self.client.close()

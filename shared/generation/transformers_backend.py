@@ -108,3 +108,12 @@ class TransformersGenerator(Generator):
             worker.join()
         if failure:
             raise GenerationError(f"{self.name} generation failed: {failure[0]}") from failure[0]
+
+    def _choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        import torch
+
+        inputs = self.tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        return [float(logprobs[self.tokenizer(c, add_special_tokens=False)["input_ids"][0]]) for c in choices]

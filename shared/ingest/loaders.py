@@ -1,4 +1,4 @@
-"""File loaders: .txt .md .html .pdf .csv .json .jsonl -> ``SourceDoc``s.
+"""File loaders: .txt .md .html .pdf .docx .csv .json .jsonl -> ``SourceDoc``s.
 
 A loader either returns clean text with metadata or raises ``LoadError`` with a reason a
 person can act on; it never returns half a document."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,10 @@ TITLE_FIELDS = ("title", "name", "question", "subject")
 
 class LoadError(ValueError):
     """The file cannot be turned into text; the message says why."""
+
+
+class EmptyDocument(LoadError):
+    """The file was read but holds no text (e.g. a scanned PDF without a text layer)."""
 
 
 @dataclass
@@ -109,6 +114,52 @@ def load_pdf(path: Path, data: bytes) -> list[SourceDoc]:
     return [SourceDoc("", "\n\n".join(parts), str(meta_title or path.stem), {"n_pages": len(pages)}, pages)]
 
 
+# An encrypted Office file is not a zip but an OLE compound file (the password wraps the
+# whole package), and so is a legacy Word 97-2003 .doc renamed to .docx.
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _docx_blocks(document) -> list[str]:
+    """Paragraphs and tables in reading order; a table row becomes one line of its cells
+    (a merged cell repeats in python-docx, so consecutive repeats are dropped)."""
+    from docx.table import Table
+
+    blocks = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells = [c.text.strip() for c in row.cells]
+                cells = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
+                if cells:
+                    blocks.append(" | ".join(cells))
+        elif item.text.strip():
+            blocks.append(item.text.strip())
+    return blocks
+
+
+def _docx_heading(document) -> str | None:
+    for p in document.paragraphs[:20]:
+        style = p.style.name if p.style is not None else ""
+        if p.text.strip() and style.startswith(("Heading", "Title")):
+            return p.text.strip()
+    return None
+
+
+def load_docx(path: Path, data: bytes) -> list[SourceDoc]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    if data.startswith(OLE_SIGNATURE):
+        raise LoadError(f"{path.name}: the document is encrypted (password protected) or a legacy .doc; "
+                        "remove the password or save it as .docx")
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as e:  # ValueError: another Office type
+        raise LoadError(f"{path.name}: not a readable Word document (corrupt or not a .docx: {e})") from None
+    title = (document.core_properties.title or "").strip() or _docx_heading(document) or path.stem
+    return [SourceDoc("", "\n\n".join(_docx_blocks(document)), title)]
+
+
 def load_csv(path: Path, data: bytes) -> list[SourceDoc]:
     """One document per file; each row becomes one line ``col: value; ...`` so a row is
     never split from its header."""
@@ -162,7 +213,7 @@ def load_json(path: Path, data: bytes) -> list[SourceDoc]:
 
 LOADERS: dict[str, Callable[[Path, bytes], list[SourceDoc]]] = {
     ".txt": load_text, ".md": load_text, ".markdown": load_text,
-    ".html": load_html, ".htm": load_html, ".pdf": load_pdf, ".csv": load_csv,
+    ".html": load_html, ".htm": load_html, ".pdf": load_pdf, ".docx": load_docx, ".csv": load_csv,
     ".json": load_json, ".jsonl": load_jsonl,
 }
 
@@ -185,5 +236,5 @@ def load_file(path: Path, max_bytes: int | None = None) -> list[SourceDoc]:
         raise LoadError(f"{path.name}: could not be parsed ({type(e).__name__}: {e})") from None
     docs = [d for d in docs if d.text.strip()]
     if not docs:
-        raise LoadError(f"{path.name}: contains no text")
+        raise EmptyDocument(f"{path.name}: contains no text")
     return docs

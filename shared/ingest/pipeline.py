@@ -109,6 +109,31 @@ class Ingestor:
         """What is embedded: the title gives a short chunk its context."""
         return f"{node.metadata.get('title', '')}\n{node.text}"
 
+    def doc_id(self, base: str, key: str = "") -> str:
+        return self._id_prefix + (base if not key else f"{base}#{key}")
+
+    def _prepare(self, doc: SourceDoc, base: str, source: str, known: dict) -> _Pending | None:
+        """The record and chunks to write, or None when the stored version is identical."""
+        doc_id = self.doc_id(base, doc.key)
+        digest = self._hash(doc)
+        if known.get(doc_id, (None,))[0] == digest:
+            return None
+        try:
+            valid_from, valid_to = as_date(doc.metadata.get("valid_from")), as_date(doc.metadata.get("valid_to"))
+        except ValueError as e:
+            raise LoadError(f"bad valid_from/valid_to date: {e}") from None
+        record = DocumentRecord(doc_id, digest, source, doc.title, doc.metadata, valid_from, valid_to)
+        return _Pending(record, self.chunk(doc_id, doc, base), doc_id not in known)
+
+    def ingest_document(self, doc: SourceDoc, base: str, source: str) -> str:
+        """Ingest one already-loaded document (an upload) and return its id. Unchanged
+        content writes nothing; otherwise it is embedded and written in one transaction, so
+        a failure leaves the previous version (or nothing) behind. Raises ``LoadError``."""
+        p = self._prepare(doc, base, source, self.store.document_hashes(self.principal))
+        if p is not None:
+            self._write([p], IngestSummary(), progress=False)
+        return self.doc_id(base, doc.key)
+
     # ---- a run ------------------------------------------------------------------------
     def run(self, paths: Iterable[Path], prune: bool = False, progress: bool = True) -> IngestSummary:
         summary = IngestSummary()
@@ -127,21 +152,19 @@ class Ingestor:
                 continue
             loaded_sources.add(str(path))
             for doc in docs:
-                doc_id = self._id_prefix + (base if not doc.key else f"{base}#{doc.key}")
+                doc_id = self.doc_id(base, doc.key)
                 if doc_id in seen:
                     continue
                 seen.add(doc_id)
-                digest = self._hash(doc)
-                if known.get(doc_id, (None,))[0] == digest:
-                    summary.unchanged += 1
-                    continue
                 try:
-                    valid_from, valid_to = as_date(doc.metadata.get("valid_from")), as_date(doc.metadata.get("valid_to"))
-                except ValueError as e:
-                    summary.failed.append((f"{path} ({doc_id})", f"bad valid_from/valid_to date: {e}"))
+                    p = self._prepare(doc, base, str(path), known)
+                except LoadError as e:
+                    summary.failed.append((f"{path} ({doc_id})", str(e)))
                     continue
-                record = DocumentRecord(doc_id, digest, str(path), doc.title, doc.metadata, valid_from, valid_to)
-                pending.append(_Pending(record, self.chunk(doc_id, doc, base), doc_id not in known))
+                if p is None:
+                    summary.unchanged += 1
+                else:
+                    pending.append(p)
         self._write(pending, summary, progress)
         if prune:
             summary.pruned = self._prune([p.resolve() for p in paths], known, seen, loaded_sources)

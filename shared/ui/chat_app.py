@@ -3,8 +3,12 @@
 No ``from __future__ import annotations`` here: ``gr.api`` reads the type hints at runtime."""
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from ..analysis import Checklist
+from ..analysis.service import DocumentService
 from ..chat import ChatEngine, UnknownConversation
 from ..db import DatabaseUnavailable
 from ..generation import GenerationError
@@ -41,6 +45,7 @@ def build_app(engine: ChatEngine):
             gr.Markdown(f"> **{s.domain.disclaimer}**", elem_id="disclaimer")
         conversation = gr.State(None)
         message_ids = gr.State([])  # per chatbot message: the recorded answer's id (None for questions)
+        documents = gr.State([])    # this session's analysed uploads: follow-ups are answered against them
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label=s.domain.title, height=460, elem_id="chat", feedback_options=("Like", "Dislike"))
@@ -58,7 +63,7 @@ def build_app(engine: ChatEngine):
         # Names the model and adapter that answered last; follows promotions without a restart.
         footer = gr.Markdown(_footer(engine.gen.describe()), elem_id="footer")
 
-        def respond(text: str, history: list, conv: str | None, ids: list, request: gr.Request):
+        def respond(text: str, history: list, conv: str | None, ids: list, docs: list, request: gr.Request):
             history, ids = list(history or []), list(ids or [])
             if not (text or "").strip():
                 yield text, history, conv, ids, gr.skip(), "Type a question first.", gr.skip()
@@ -66,7 +71,8 @@ def build_app(engine: ChatEngine):
             history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
             ids += [None, None]
             try:
-                for event in engine.stream(text, principal=principal_of(request), conversation_id=conv):
+                for event in engine.stream(text, principal=principal_of(request), conversation_id=conv,
+                                           documents=docs or ()):
                     if event.kind == "sources":
                         yield "", history, conv, ids, sources_panel(event.passages or []), "", gr.skip()
                     elif event.kind == "token":
@@ -87,8 +93,12 @@ def build_app(engine: ChatEngine):
                        gr.skip())
 
         outputs = [question, chatbot, conversation, message_ids, sources, status, footer]
-        question.submit(respond, [question, chatbot, conversation, message_ids], outputs, api_name="chat")
-        send.click(respond, [question, chatbot, conversation, message_ids], outputs, api_name=False)
+        inputs = [question, chatbot, conversation, message_ids, documents]
+        question.submit(respond, inputs, outputs, api_name="chat")
+        send.click(respond, inputs, outputs, api_name=False)
+        checklist = Checklist.for_settings(s)
+        if checklist is not None:
+            _analysis_panel(engine, checklist, documents, status)
 
         def on_like(ids: list, data: gr.LikeData, request: gr.Request):
             index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -107,9 +117,12 @@ def build_app(engine: ChatEngine):
         new.click(lambda: (None, [], [], "<div id='sources-empty'>New conversation.</div>", ""),
                   None, [conversation, chatbot, message_ids, sources, status], api_name=False)
 
-        def ask(question: str, conversation_id: str | None = None, request: gr.Request = None) -> dict:
-            """One whole turn as JSON (scripted conversations drive deployments through this)."""
-            turn = engine.ask(question, principal=principal_of(request), conversation_id=conversation_id or None)
+        def ask(question: str, conversation_id: str | None = None, document_ids: list[str] | None = None,
+                request: gr.Request = None) -> dict:
+            """One whole turn as JSON (scripted conversations drive deployments through this);
+            ``document_ids`` puts the caller's uploads under discussion first."""
+            turn = engine.ask(question, principal=principal_of(request), conversation_id=conversation_id or None,
+                              documents=document_ids or ())
             return turn.to_dict()
 
         def feedback(message_id: str, rating: int, request: gr.Request = None) -> str:
@@ -121,3 +134,41 @@ def build_app(engine: ChatEngine):
         gr.api(ask, api_name="ask")
         gr.api(feedback, api_name="feedback")
     return app
+
+
+def _analysis_panel(engine: ChatEngine, checklist: Checklist, documents, status) -> None:
+    """Upload a document, get the clause report (shown and downloadable as Markdown and
+    PDF); the document joins this session's ``documents`` for follow-up questions."""
+    import gradio as gr
+
+    service = DocumentService(engine.runtime, checklist)
+    a = engine.settings.analysis
+    kind = checklist.document_kind
+    with gr.Row():
+        with gr.Column(scale=1):
+            gr.Markdown(f"### Analyse a {kind}\nUpload a {kind} ({', '.join(t.lstrip('.').upper() for t in a.upload_types)},"
+                        f" up to {a.max_upload_mb:g} MB). It stays private to you.")
+            upload = gr.File(label=f"Upload a {kind}", file_types=list(a.upload_types), elem_id="upload")
+            analyse = gr.Button("Analyse", variant="primary", elem_id="analyse")
+            downloads = gr.File(label="Download the report", file_count="multiple", interactive=False,
+                                elem_id="report-files")
+        with gr.Column(scale=2):
+            report = gr.Markdown(f"*The clause report of an uploaded {kind} appears here.*", elem_id="clause-report")
+
+    def run(path: str | None, docs: list, request: gr.Request, progress=gr.Progress()):
+        if not path:
+            return gr.skip(), gr.skip(), docs, f"**Error:** choose a {kind} file to upload first."
+        try:
+            analysis = service.analyse_upload(Path(path), principal_of(request),
+                                              progress=lambda f, label: progress(f, desc=label))
+        except USER_ERRORS as e:
+            return gr.skip(), gr.skip(), docs, f"**Error:** {e}"
+        except Exception:
+            log.exception("document analysis failed")
+            return gr.skip(), gr.skip(), docs, "**Error:** the analysis failed; see the server log. Nothing was kept."
+        files = service.write_files(analysis, Path(tempfile.mkdtemp(prefix="clause-report-")))
+        docs = [d for d in docs or [] if d != analysis.doc_id] + [analysis.doc_id]
+        note = f"Analysed **{analysis.report.title}**. Follow-up questions are answered against it and the corpus."
+        return analysis.markdown, [str(f) for f in files], docs, note
+
+    analyse.click(run, [upload, documents], [report, downloads, documents, status], api_name="analyse")

@@ -34,7 +34,11 @@ def create_server(engine: ChatEngine):
 
     s = engine.settings.ui
     auth = [tuple(pair.split(":", 1)) for pair in s.auth] or None
-    return gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port)
+    # Gradio refuses far larger files before storing them; up to twice the limit they reach
+    # the upload check, whose message names the limit.
+    cap = int(engine.settings.analysis.max_upload_mb * 2e6)
+    return gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
+                               max_file_size=cap)
 
 
 def serve(apps: Sequence[tuple[object, str, int]]) -> None:
