@@ -202,6 +202,20 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+def _problems(e: ValidationError) -> str:
+    return "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
+
+
+def read_model(path: Path, model: type[BaseModel], what: str) -> Any:
+    """A YAML file validated as ``model``; a ConfigError names the file and the bad keys."""
+    try:
+        return model.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e}") from e
+    except ValidationError as e:
+        raise ConfigError(f"{path}: invalid {what}: {_problems(e)}") from None
+
+
 def env_overrides(env: Mapping[str, str]) -> dict:
     """``ASSISTANTS_RETRIEVAL__TOP_K=8`` -> ``{"retrieval": {"top_k": 8}}``; values are YAML scalars."""
     out: dict = {}
@@ -240,5 +254,4 @@ def load_settings(domain_dir: Path, env: Mapping[str, str] | None = None) -> Set
         return Settings.model_validate(merged)
     except ValidationError as e:
         sources = ", ".join(name for name, data in layers if data)
-        problems = "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid configuration ({sources}): {problems}") from None
+        raise ConfigError(f"invalid configuration ({sources}): {_problems(e)}") from None

@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..settings import ConfigError, Settings
+from ..settings import Settings, read_model
 
 
 class _Strict(BaseModel):
@@ -88,14 +87,7 @@ class Checklist(_Strict):
 
     @classmethod
     def load(cls, path: Path) -> "Checklist":
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-            return cls.model_validate(data)
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read checklist: {e}") from e
-        except ValidationError as e:
-            problems = "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
-            raise ConfigError(f"{path}: invalid checklist: {problems}") from None
+        return read_model(path, cls, "checklist")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> "Checklist | None":

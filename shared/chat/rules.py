@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..settings import ConfigError
+from ..settings import read_model
 
 # A negation cue up to two words before a match, in the same clause.
 _NEGATED = re.compile(r"\b(no|not|never|without|denies|deny|don't|do not|didn't|did not|no longer)\b(\W+\w+){0,2}\W*$", re.I)
@@ -89,14 +88,7 @@ class SafetyRules:
 
     @classmethod
     def load(cls, path: Path) -> SafetyRules:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-            return cls(RuleFile.model_validate(data).rules)
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read safety rules: {e}") from e
-        except ValidationError as e:
-            problems = "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
-            raise ConfigError(f"{path}: invalid safety rules: {problems}") from None
+        return cls(read_model(path, RuleFile, "safety rules").rules)
 
     @classmethod
     def for_settings(cls, settings) -> SafetyRules:
