@@ -47,11 +47,8 @@ def _report(domain: str, summary) -> int:
 
 
 def cmd_ingest(args) -> int:
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         summary = rt.ingestor(principal=args.principal).run(args.paths, prune=args.prune, progress=not args.quiet)
-    finally:
-        rt.close()
     return 1 if (_report(args.domain, summary) and args.strict) else 0
 
 
@@ -120,18 +117,14 @@ def _serve(runtimes, host: str | None = None, port: int | None = None) -> None:
 
 
 def cmd_serve(args) -> int:
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         rt.generator  # load the model before serving (and before the embedding model, for unsloth)
         _serve([rt], args.host, args.port)
-    finally:
-        rt.close()
     return 0
 
 
 def cmd_ask(args) -> int:
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         engine = rt.chat_engine()
         turn = None
         for event in engine.stream(args.question, principal=args.principal, as_of=args.as_of):
@@ -147,8 +140,6 @@ def cmd_ask(args) -> int:
                 print(f"[{p.n}] {p.title} ({p.doc_id}{', as of ' + p.as_of if p.as_of else ''})")
         if turn.disclaimer:
             print(f"\n{turn.disclaimer}")
-    finally:
-        rt.close()
     return 0
 
 
@@ -157,8 +148,7 @@ def cmd_analyse(args) -> int:
     from shared.analysis.service import DocumentService
     from shared.analysis.upload import UploadError
 
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         checklist = Checklist.for_settings(rt.settings)
         if checklist is None:
             print(f"error: {args.domain} has no analysis.checklist; it does not analyse documents", file=sys.stderr)
@@ -173,8 +163,6 @@ def cmd_analyse(args) -> int:
         files = service.write_files(analysis, args.out)
         print(analysis.markdown)
         print("report written to " + ", ".join(map(str, files)), file=sys.stderr)
-    finally:
-        rt.close()
     return 0
 
 
@@ -190,11 +178,8 @@ def cmd_import(args) -> int:
     target = s.state_dir / "imports" / args.domain / f"{args.name}.jsonl"
     n = convert(resolve(spec), args.path, target, args.limit)
     print(f"[{args.domain}] {args.name}: {n} records from {args.path}")
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         return 1 if _report(args.domain, rt.ingestor().run([target], prune=True, progress=not args.quiet)) else 0
-    finally:
-        rt.close()
 
 
 def cmd_train(args) -> int:
@@ -243,16 +228,13 @@ def cmd_adapters(args) -> int:
 
 
 def cmd_search(args) -> int:
-    rt = _runtime(args.domain)
-    try:
+    with _runtime(args.domain) as rt:
         retriever = rt.retriever(principal=args.principal, as_of=args.as_of, mode=args.mode, top_k=args.k)
         for i, hit in enumerate(retriever.retrieve(args.query), start=1):
             m = hit.node.metadata
             span = f"{m.get('char_start')}-{m.get('char_end')}"
             print(f"[{i}] {hit.score:.4f}  {m.get('title')}  ({m.get('doc_id')} chars {span})")
             print("    " + hit.node.get_content()[:300].replace("\n", " "))
-    finally:
-        rt.close()
     return 0
 
 

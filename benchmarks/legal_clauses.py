@@ -53,14 +53,14 @@ def _chars(spans) -> set[int]:
 
 
 def evaluate(runs: list[tuple[dict, dict]], threshold: float, checklist) -> dict:
-    """runs: (contract, {category id: ranked [(score, Segment)]})."""
+    """runs: (contract with its gold characters per category, {category id: ranked [(score, Segment)]})."""
     from shared.analysis.analyzer import quoted
 
     hit = pred = gold = 0
     det = {c.id: {"tp": 0, "fp": 0, "fn": 0} for c in checklist.categories}
     for contract, ranked in runs:
         for c in checklist.categories:
-            g = _chars(gold_spans(contract, c.name))
+            g = contract["gold"][c.id]
             p = _chars((s.start, s.end) for s in quoted(ranked[c.id], threshold))
             hit, pred, gold = hit + len(p & g), pred + len(p), gold + len(g)
             d = det[c.id]
@@ -113,6 +113,8 @@ def main() -> None:
         for contract in list(contracts):
             path = tmp / f"{contract['slug'][:80]}.txt"
             path.write_text(contract["text"], encoding="utf-8")
+            # Located once here, not at every threshold the calibration tries.
+            contract["gold"] = {c.id: _chars(gold_spans(contract, c.name)) for c in checklist.categories}
             try:
                 doc_ids[contract["slug"]] = ingest_upload(rt, PRINCIPAL, path, accept_upload(settings, checklist, path))
             except UploadError as e:  # what a user would be told; counted, not hidden

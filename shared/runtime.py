@@ -89,3 +89,9 @@ class Runtime:
     def close(self) -> None:
         if "db" in self.__dict__ and self._shared_db is None:
             self.db.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

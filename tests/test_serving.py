@@ -16,7 +16,7 @@ from shared.generation import GenerationError
 from .adapters import random_lora
 from .servers import free_port, running
 from .test_cli import run
-from .test_ui import ARTIFACTS, CHROMIUM, requires_chromium
+from .test_ui import ARTIFACTS, chromium_page, requires_chromium
 
 QUESTION = "What does hypertension mean?"
 
@@ -122,21 +122,16 @@ def test_running_server_follows_promotion(server, registry, tmp_path, state_dir)
 
 @requires_chromium
 def test_browser_shows_adapter_escalation_and_disclaimer(server, registry):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _ = server
     version = registry.promoted_version()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url)
-            expect(page.locator("#footer")).to_contain_text(f"medical/{version}", timeout=60_000)
-            page.fill("#question textarea", "I have crushing chest pain and I'm short of breath")
-            page.click("#send")
-            answer = page.locator("#chat .bot-row").last
-            expect(answer).to_contain_text("This could be a heart attack. Call emergency services now", timeout=60_000)
-            expect(answer).to_contain_text("This is not a diagnosis", timeout=120_000)
-            page.screenshot(path=str(ARTIFACTS / "medical-red-flag.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page("medical-red-flag-failure.png") as page:
+        page.goto(url)
+        expect(page.locator("#footer")).to_contain_text(f"medical/{version}", timeout=60_000)
+        page.fill("#question textarea", "I have crushing chest pain and I'm short of breath")
+        page.click("#send")
+        answer = page.locator("#chat .bot-row").last
+        expect(answer).to_contain_text("This could be a heart attack. Call emergency services now", timeout=60_000)
+        expect(answer).to_contain_text("This is not a diagnosis", timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "medical-red-flag.png"), full_page=True)

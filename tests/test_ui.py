@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,25 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("ASSISTANTS_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
 CHROMIUM = "/usr/bin/chromium"
 QUESTION = "What is the 401(k) employee contribution limit for 2026?"
+
+@contextmanager
+def chromium_page(failure_shot: str, height: int = 1000):
+    """A page of headless Debian Chromium; if the block fails, a full-page screenshot is
+    saved under ARTIFACTS as ``failure_shot``."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / failure_shot), full_page=True)
+            raise
+        finally:
+            browser.close()
+
 
 requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium (apt-get install chromium)")
 
@@ -59,35 +79,26 @@ def settled_text(locator, timeout_s: float = 120, quiet_s: float = 3) -> str:
 
 @requires_chromium
 def test_browser_chat_sources_and_like(finance_url, db):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        try:
-            page.goto(finance_url)
-            expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
-            expect(page.locator("#footer")).to_contain_text("SmolLM2-135M-Instruct")
-            page.fill("#question textarea", QUESTION)
-            page.click("#send")
-            first = page.locator("#sources .source").first
-            expect(first).to_contain_text("Retirement account contribution limits for 2026", timeout=120_000)
-            expect(first).to_contain_text("as of 2026-01-01")
-            expect(page.locator("#chat .user-row")).to_contain_text(QUESTION)
-            answer = settled_text(page.locator("#chat .bot-row").last)
-            assert answer
-            like = page.locator("#chat button[aria-label='Like']").last
-            like.click()
-            expect(page.locator("#status")).to_contain_text("feedback recorded", timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "finance-chat.png"), full_page=True)
-            span = page.locator("#sources .source a").first.get_attribute("href")
-            assert "Retirement account contribution limits for 2026" in httpx.get(finance_url + span).text
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "finance-chat-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with chromium_page("finance-chat-failure.png") as page:
+        page.goto(finance_url)
+        expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
+        expect(page.locator("#footer")).to_contain_text("SmolLM2-135M-Instruct")
+        page.fill("#question textarea", QUESTION)
+        page.click("#send")
+        first = page.locator("#sources .source").first
+        expect(first).to_contain_text("Retirement account contribution limits for 2026", timeout=120_000)
+        expect(first).to_contain_text("as of 2026-01-01")
+        expect(page.locator("#chat .user-row")).to_contain_text(QUESTION)
+        answer = settled_text(page.locator("#chat .bot-row").last)
+        assert answer
+        like = page.locator("#chat button[aria-label='Like']").last
+        like.click()
+        expect(page.locator("#status")).to_contain_text("feedback recorded", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "finance-chat.png"), full_page=True)
+        span = page.locator("#sources .source a").first.get_attribute("href")
+        assert "Retirement account contribution limits for 2026" in httpx.get(finance_url + span).text
     with db._admin() as conn:
         got = conn.execute("SELECT f.rating, m.content FROM feedback f JOIN messages m ON m.id = f.message_id"
                            " WHERE m.conversation_id IN (SELECT conversation_id FROM messages WHERE content = %s)"
