@@ -10,6 +10,11 @@
   assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
   assistants search DOMAIN QUERY     retrieval from the command line (--mode, -k, --as-of)
   assistants config DOMAIN           print the validated settings
+  assistants eval conversations DOMAIN [SCRIPT...] [--url URL]
+                                     run scripted conversations in-process or against a deployment
+  assistants eval bench DOMAIN --out DIR [--modes ...] [--limit N] [--data FILE] [--ci]
+                                     benchmarks in base/RAG/fine-tuned/hybrid modes: JSON, tables, plots
+  assistants eval history DOMAIN     earlier benchmark runs stored in Postgres
 """
 from __future__ import annotations
 
@@ -238,6 +243,84 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_eval_conversations(args) -> int:
+    from shared.evaluation.clients import LocalClient, RemoteClient
+    from shared.evaluation.conversations import bare_ms_per_token, context_for, run_scripts, summary
+    from shared.evaluation.scripts import load_scripts
+
+    s = settings_for(args.domain)
+    root = domain_dir(args.domain)
+    scripts = load_scripts(args.scripts or [root / s.evaluation.scripts])
+    timed = any(t.expect.latency_ratio for sc in scripts for t in sc.turns)
+    with _runtime(args.domain) as rt:
+        # The bare backend is timed here, also for --url: run this on the serving machine for a fair ratio.
+        bare = bare_ms_per_token(rt.generator, s.evaluation.latency_probe) if timed else None
+        if args.url:
+            auth = tuple(args.auth.split(":", 1)) if args.auth else None
+            results = run_scripts(scripts, lambda _: RemoteClient(args.url, auth), context_for(s, bare), root,
+                                  progress=not args.quiet)
+        else:
+            results = run_scripts(scripts, lambda sc: LocalClient(rt, sc.who), context_for(s, bare), root,
+                                  progress=not args.quiet)
+    lines, passed, failed = summary(results)
+    for line in lines:
+        print(line)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_eval_bench(args) -> int:
+    from shared.evaluation import history, report
+    from shared.evaluation.bench import BenchRunner, below_thresholds
+
+    s = settings_for(args.domain)
+    benchmarks = s.evaluation.benchmarks
+    if args.benchmark:
+        unknown = [b for b in args.benchmark if b not in benchmarks]
+        if unknown:
+            print(f"error: {args.domain} has no benchmark {unknown[0]!r} (known: {', '.join(benchmarks) or 'none'})",
+                  file=sys.stderr)
+            return 2
+        benchmarks = {b: benchmarks[b] for b in args.benchmark}
+    if args.data and len(benchmarks) != 1:
+        print(f"error: --data needs one --benchmark (of: {', '.join(benchmarks)})", file=sys.stderr)
+        return 2
+    if not benchmarks:
+        print(f"error: {args.domain} declares no benchmarks (evaluation.benchmarks)", file=sys.stderr)
+        return 2
+    with _runtime(args.domain) as rt:
+        run = BenchRunner(rt, progress=not args.quiet).run(benchmarks, args.modes, args.limit, args.data, ci=args.ci)
+        run_id = history.save(rt.db, run)
+    files = report.write(run, args.out)
+    print("\n".join(report.table(run)))
+    print(f"run {run_id} stored; report: " + ", ".join(str(f) for f in files[:4]) + f" and {len(files) - 4} plot(s)")
+    if args.ci:
+        for name, cfg in run.config["benchmarks"].items():
+            if cfg["source"] != "shared":
+                print(f"note: {name} ran on {cfg['data']}, not the shared data its thresholds were recorded on")
+        problems = below_thresholds(run, benchmarks)
+        for p in problems:
+            print(f"BELOW THRESHOLD {p}")
+        return 1 if problems else 0
+    return 0
+
+
+def cmd_eval_history(args) -> int:
+    from shared.evaluation import history
+
+    with _runtime(args.domain) as rt:
+        runs = history.recent(rt.db, args.domain, args.n)
+    if not runs:
+        print(f"no benchmark runs stored for {args.domain}: assistants eval bench {args.domain} --out DIR")
+    for run_id, finished, config, scores in runs:
+        print(f"{finished:%Y-%m-%d %H:%M}  {run_id}  {'ci ' if config.get('ci') else ''}limit {config.get('limit')}")
+        for bench, modes in scores.items():
+            cells = "  ".join(f"{m} " + " ".join(f"{k}={v}" for k, v in sc.items() if k in ("accuracy", "em", "f1", "mrr"))
+                              for m, sc in modes.items())
+            print(f"    {bench:12s} {cells}")
+    return 0
+
+
 def cmd_db(args) -> int:
     from shared.db import embedded
 
@@ -320,6 +403,31 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-steps", type=int, help="override train.max_steps")
     tr.add_argument("--config", type=Path, help="a train.yaml other than the domain's")
     tr.add_argument("--engine", choices=["unsloth", "transformers+peft"], help="default: unsloth when importable")
+
+    ev = sub.add_parser("eval", help="scripted conversations and benchmarks").add_subparsers(dest="what", required=True)
+
+    def eval_command(name: str, func, help: str) -> argparse.ArgumentParser:
+        c = ev.add_parser(name, help=help)
+        c.set_defaults(func=func)
+        c.add_argument("domain", choices=DOMAINS)
+        c.add_argument("--quiet", action="store_true", help="no progress bars")
+        return c
+
+    ec = eval_command("conversations", cmd_eval_conversations, "run scripted conversations; exit 1 if any expectation fails")
+    ec.add_argument("scripts", nargs="*", type=Path, help="script files or folders (default: the domain's evaluation.scripts)")
+    ec.add_argument("--url", help="a running deployment (through gradio_client) instead of in-process")
+    ec.add_argument("--auth", help="user:password for a deployment with a login")
+
+    eb = eval_command("bench", cmd_eval_bench, "benchmarks in each mode; writes a report folder and stores the run")
+    eb.add_argument("--out", type=Path, required=True, help="report folder (JSON, Markdown, HTML, plots, per-item results)")
+    eb.add_argument("--modes", nargs="+", choices=["base", "rag", "finetune", "hybrid"], help="default: each benchmark's")
+    eb.add_argument("--limit", type=int, help="items per benchmark (a fixed subset); default all")
+    eb.add_argument("--benchmark", action="append", help="only this benchmark (repeatable)")
+    eb.add_argument("--data", type=Path, help="another file of the benchmark's format (needs one --benchmark)")
+    eb.add_argument("--ci", action="store_true", help="each benchmark's ci_limit subset; exit 1 below a threshold")
+
+    eval_command("history", cmd_eval_history, "benchmark runs stored in Postgres, newest first").add_argument(
+        "-n", type=int, default=10, help="how many runs")
 
     ad = command("adapters", cmd_adapters, "list, show or promote registered adapters", domain=False)
     ad.add_argument("action", choices=["list", "show", "promote"])

@@ -155,6 +155,29 @@ class AnalysisSettings(_Strict):
         "category's query (the rest is the model's P(yes)); calibrated by benchmarks/legal_clauses.py.")
 
 
+class BenchmarkSettings(_Strict):
+    format: Literal["pubmedqa", "mmlu", "legalbench", "tatqa", "fiqa"] = Field(
+        ..., description="Reader of the data file (shared/evaluation/datasets.py); any file of that format works.")
+    data: str | None = Field(
+        None, description="The file, relative to the shared data folder (ASSISTANTS_SHARED_DATA, default "
+        "../shared/data beside the project); a glob reads several (LegalBench tasks).")
+    sample: str | None = Field(
+        None, description="A small self-written file of the same format (relative to the domain folder), used "
+        "when `data` is absent, so the benchmark runs on a fresh machine.")
+    context: str | None = Field(None, description="tatqa: the contexts file beside `data` (tables and paragraphs).")
+    modes: list[Literal["base", "rag", "finetune", "hybrid"]] = Field(
+        ["base", "rag", "finetune", "hybrid"], description="Modes compared; finetune/hybrid need a registered adapter.")
+    ci_limit: int = Field(16, ge=1, description="Items of the fixed subset CI scores (`assistants eval bench --ci`).")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="`mode.metric: least score` on the CI subset; below it, CI fails.")
+
+
+class EvaluationSettings(_Strict):
+    scripts: str = Field("eval", description="Folder (relative to the domain folder) of scripted conversations (YAML).")
+    benchmarks: dict[str, BenchmarkSettings] = Field(default_factory=dict, description="Benchmarks by name.")
+    latency_probe: str = Field("Say hello.", description="Question timed on the bare backend for latency ratios.")
+
+
 class DomainSettings(_Strict):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
     title: str = Field(..., description="Human title of the assistant.")
@@ -182,6 +205,7 @@ class Settings(_Strict):
     generation: GenerationSettings = GenerationSettings()
     chat: ChatSettings = ChatSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     ui: UISettings = UISettings()
 
 

@@ -1,0 +1,75 @@
+"""Checking one answer against a script turn's expectations. Each failed expectation is
+one line saying what was expected and what came instead."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..chat.rules import SafetyRules
+from .scripts import Expect
+
+
+@dataclass
+class Context:
+    """What the checks need to know about the domain."""
+
+    refusal: str
+    disclaimer: str
+    rules: SafetyRules
+    bare_ms_per_token: float | None = None  # the backend alone, for latency_ratio
+
+    def kinds(self, fired: list[str]) -> dict[str, str]:
+        by_id = {r.id: r.kind for r in self.rules.rules}
+        return {rule_id: by_id.get(rule_id, "unknown") for rule_id in fired}
+
+
+def _cited(turn: dict) -> list[str]:
+    return [f"{c['doc_id']} | {c['title']}" for c in turn.get("citations") or []]
+
+
+def check(expect: Expect, turn: dict, wall_ms: float, ctx: Context) -> list[str]:
+    answer = turn.get("answer") or ""
+    low = answer.lower()
+    fired = ctx.kinds(list((turn.get("usage") or {}).get("rules") or []))
+    failures: list[str] = []
+    for s in expect.contains:
+        if s.lower() not in low:
+            failures.append(f"expected the answer to contain {s!r}")
+    for s in expect.not_contains:
+        if s.lower() in low:
+            failures.append(f"expected the answer not to contain {s!r}")
+    for p in expect.regex:
+        if not re.search(p, answer, re.I):
+            failures.append(f"expected the answer to match /{p}/")
+    cited = _cited(turn)
+    for want in expect.cites:
+        if not any(want.lower() in c.lower() for c in cited):
+            failures.append(f"expected a citation of {want!r}; cited: {cited or 'nothing'}")
+    if expect.refuses is not None:
+        refused = ctx.refusal.strip() in answer or "decline" in fired.values()
+        if refused != expect.refuses:
+            failures.append("expected a refusal" if expect.refuses else "expected an answer, got a refusal")
+    if expect.escalates is not None:
+        escalated = [r for r, kind in fired.items() if kind == "escalate"]
+        if expect.escalates is True and not escalated:
+            failures.append("expected a red-flag escalation; no escalation rule fired")
+        elif expect.escalates is False and escalated:
+            failures.append(f"expected no escalation; fired: {', '.join(escalated)}")
+        elif isinstance(expect.escalates, str) and expect.escalates not in escalated:
+            failures.append(f"expected escalation rule {expect.escalates!r}; fired: {', '.join(escalated) or 'none'}")
+    if expect.clarifies is not None:
+        clarified = "clarify" in fired.values()
+        if clarified != expect.clarifies:
+            failures.append("expected a clarifying question" if expect.clarifies else "expected no clarifying question")
+    if expect.disclaimer is not None:
+        shown = bool(ctx.disclaimer) and turn.get("disclaimer") == ctx.disclaimer
+        if shown != expect.disclaimer:
+            failures.append("expected the domain's disclaimer" if expect.disclaimer else "expected no disclaimer")
+    if expect.latency_ratio is not None and ctx.bare_ms_per_token:
+        # Rule answers never reach the model: their words stand in for tokens.
+        tokens = max(1, int((turn.get("usage") or {}).get("completion_tokens") or len(answer.split())))
+        ratio = wall_ms / tokens / ctx.bare_ms_per_token
+        if ratio > expect.latency_ratio:
+            failures.append(f"expected at most {expect.latency_ratio:g}x the bare backend's ms per token, took "
+                            f"{ratio:.1f}x ({wall_ms:.0f} ms for {tokens} tokens)")
+    return failures
