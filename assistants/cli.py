@@ -245,7 +245,7 @@ def cmd_search(args) -> int:
 
 def cmd_eval_conversations(args) -> int:
     from shared.evaluation.clients import LocalClient, RemoteClient
-    from shared.evaluation.conversations import bare_ms_per_token, context_for, run_scripts, summary
+    from shared.evaluation.conversations import bare_speed, context_for, run_scripts, summary
     from shared.evaluation.scripts import load_scripts
 
     s = settings_for(args.domain)
@@ -254,7 +254,9 @@ def cmd_eval_conversations(args) -> int:
     timed = any(t.expect.latency_ratio for sc in scripts for t in sc.turns)
     with _runtime(args.domain) as rt:
         # The bare backend is timed here, also for --url: run this on the serving machine for a fair ratio.
-        bare = bare_ms_per_token(rt.generator, s.evaluation.latency_probe) if timed else None
+        bare = bare_speed(rt.generator, s.evaluation.latency_probe) if timed else None
+        if timed and not args.url:
+            rt.embedding.embed([s.evaluation.latency_probe])  # loaded before the first timed turn, not during it
         if args.url:
             auth = tuple(args.auth.split(":", 1)) if args.auth else None
             results = run_scripts(scripts, lambda _: RemoteClient(args.url, auth), context_for(s, bare), root,

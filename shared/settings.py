@@ -230,6 +230,18 @@ def _problems(e: ValidationError) -> str:
     return "; ".join(f"key '{'.'.join(map(str, err['loc']))}': {err['msg']}" for err in e.errors())
 
 
+def regexes(patterns: list[str]) -> list[str]:
+    """A pydantic validator body: every pattern compiles (YAML files carry regexes)."""
+    import re
+
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise ValueError(f"bad regex {p!r}: {e}") from None
+    return patterns
+
+
 def read_model(path: Path, model: type[BaseModel], what: str) -> Any:
     """A YAML file validated as ``model``; a ConfigError names the file and the bad keys."""
     try:

@@ -187,3 +187,16 @@ def test_heuristic_rewrite():
     long_q = "How does a target date fund rebalance between stocks and bonds over time?"
     assert rewrite.heuristic(long_q, history) == long_q
     assert rewrite.rewrite("off", None, "and for 2025?", history) == "and for 2025?"
+
+
+def test_a_non_answer_is_replaced_by_the_closest_cited_sentence():
+    ps = [_passage(1, "Index funds charge low fees. They track an index."),
+          _passage(2, "An emergency fund should cover three to six months of expenses. Keep it in savings.")]
+    for i, p in enumerate(ps, start=1):
+        p.n, p.in_prompt = i, True
+    assert not citations.substantive("The answer to this question is:")
+    assert not citations.substantive("Yes [1].")
+    assert citations.substantive("The initial term of the agreement is 1 year [1].")
+    quote = citations.extractive("How large should an emergency fund be?", ps)
+    assert quote == 'The closest source says: "An emergency fund should cover three to six months of expenses." [2]'
+    assert citations.extractive("What about the weather?", ps) is None

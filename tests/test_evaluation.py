@@ -12,7 +12,7 @@ from assistants.cli import main
 from assistants.domains import DOMAINS, domain_dir, settings_for
 from shared.chat.rules import SafetyRules
 from shared.evaluation import metrics
-from shared.evaluation.expectations import Context, check
+from shared.evaluation.expectations import BareSpeed, Context, check
 from shared.evaluation.scripts import Expect
 
 from .test_ui import served
@@ -56,11 +56,11 @@ def test_faithfulness_counts_sentences_supported_by_what_they_cite():
 def _context() -> Context:
     s = settings_for("medical")
     return Context(refusal="I can't answer that.", disclaimer=s.domain.disclaimer, rules=SafetyRules.for_settings(s),
-                   bare_ms_per_token=10.0)
+                   bare=BareSpeed(prefill_ms=1.0, decode_ms=10.0))
 
 
 def _turn(answer: str, rules=(), citations=(), tokens: int = 10, disclaimer: str | None = None) -> dict:
-    return {"answer": answer, "usage": {"rules": list(rules), "completion_tokens": tokens},
+    return {"answer": answer, "usage": {"rules": list(rules), "prompt_tokens": 100, "completion_tokens": tokens},
             "citations": [{"doc_id": d, "title": t} for d, t in citations],
             "disclaimer": settings_for("medical").domain.disclaimer if disclaimer is None else disclaimer}
 
@@ -69,7 +69,9 @@ def test_expectations_pass_when_met():
     expect = Expect(contains=["emergency"], not_contains=["mg"], regex=[r"\b911\b"], escalates="heart-attack",
                     refuses=False, clarifies=False, disclaimer=True, cites=["chest"], latency_ratio=2)
     turn = _turn("Call emergency services (911).", rules=["heart-attack"], citations=[("samples/chest.md", "Chest pain")])
-    assert check(expect, turn, wall_ms=150, ctx=_context()) == []
+    assert check(expect, turn, wall_ms=350, ctx=_context()) == []
+    assert check(Expect(latency_ratio=1), {**turn, "usage": {}}, wall_ms=9e9, ctx=_context()) == [], \
+        "a rule's answer never reached the model: no latency to hold it to"
 
 
 def test_each_unmet_expectation_is_reported():
@@ -77,7 +79,7 @@ def test_each_unmet_expectation_is_reported():
                     clarifies=True, disclaimer=True, cites=["chest"], latency_ratio=2)
     failures = check(expect, _turn("Take 200 mg.", disclaimer=""), wall_ms=1000, ctx=_context())
     assert len(failures) == 9, failures
-    assert any("10.0x" in f for f in failures)  # 1000 ms / 10 tokens vs 10 ms a token
+    assert any("5.0x" in f for f in failures)  # 1000 ms vs 100 x 1 ms + 10 x 10 ms
     declined = check(Expect(refuses=False, escalates=False), _turn("no", rules=["prescription-dosing", "stroke"]),
                      100, _context())
     assert declined == ["expected an answer, got a refusal", "expected no escalation; fired: stroke"]
@@ -156,7 +158,7 @@ def test_ci_benchmark_subset_meets_recorded_thresholds(domain, ingested, tmp_pat
     assert "limit" in capsys.readouterr().out
 
 
-def test_every_mode_runs_with_an_adapter(tmp_path, db):
+def test_every_mode_runs_with_an_adapter(tmp_path, db, state_dir):
     """The four modes as a contract: with a (random, untrained) adapter registered, base,
     RAG, fine-tuned and hybrid all score every item, and only the RAG modes retrieve."""
     from shared.evaluation.bench import BenchRunner
@@ -166,7 +168,7 @@ def test_every_mode_runs_with_an_adapter(tmp_path, db):
     from .test_serving import _register
 
     s = settings_for("medical").model_copy(update={"state_dir": tmp_path})
-    _register(AdapterRegistry(tmp_path, "medical"), tmp_path, tmp_path, seed=11)
+    _register(AdapterRegistry(tmp_path, "medical"), tmp_path, state_dir, seed=11)  # models cached in state_dir
     spec = s.evaluation.benchmarks["pubmedqa"]
     with Runtime(s, db=db) as rt:
         run = BenchRunner(rt, progress=False).run({"pubmedqa": spec}, None, 3, domain_dir("medical") / spec.sample)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .guard import MARKER, neutralize
 from .types import Citation, Passage
 
 # [1], [1, 3], [1][2], [1-2] all count; numbers outside the prompt are reported, not linked.
@@ -65,3 +66,28 @@ def attribute(answer: str, passages: Sequence[Passage], min_overlap: float = 0.5
                 added += 1
         out.append(sentence)
     return " ".join(out), added
+
+
+def substantive(answer: str) -> bool:
+    """False for a non-answer ("The answer to this question is:"), which small models give
+    when they lose the thread."""
+    words = _content_words(_MARK.sub("", answer))
+    return len(words) >= 4 and not answer.rstrip().endswith(":")
+
+
+def extractive(question: str, passages: Sequence[Passage]) -> str | None:
+    """The prompt sentence sharing most content words with the question, quoted with its
+    marker: what the sources say when the model said nothing."""
+    want = _content_words(question)
+    best: tuple[int, int, str] | None = None
+    for p in passages:
+        if p.n is None:
+            continue
+        # What the model saw: instruction-like sentences in a document are never quoted.
+        for sentence in _SENTENCE.split(neutralize(p.text)[0]):
+            if MARKER in sentence:
+                continue
+            score = len(want & _content_words(sentence))
+            if score and (best is None or score > best[0]):
+                best = (score, p.n, " ".join(sentence.split()))
+    return None if best is None else f'The closest source says: "{best[2]}" [{best[1]}]'

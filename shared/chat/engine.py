@@ -67,6 +67,11 @@ class ChatEngine:
                  if h.node.node_id not in seen]
         return [to_passage(i, hit) for i, hit in enumerate(hits[:top_k], start=1)]
 
+    def relevant(self, passages: list[Passage]) -> list[Passage]:
+        """The passages similar enough to the query to count as evidence."""
+        least = self.settings.chat.min_relevance
+        return [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= least]
+
     def stream(self, question: str, *, principal: str, conversation_id: str | None = None,
                as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
         """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn.
@@ -111,7 +116,7 @@ class ChatEngine:
             query = rewrite(chat.rewrite, gen, question, history)
             passages = self.retrieve(query, principal, as_of, documents)
             timings["retrieval_ms"] = _ms(t0)
-            relevant = [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= chat.min_relevance]
+            relevant = self.relevant(passages)
             if not relevant:
                 usage["passages_retrieved"] = len(passages)
                 yield from without_model(chat.refusal, query, passages)
@@ -124,7 +129,7 @@ class ChatEngine:
                                 self.settings.generation.max_new_tokens)
             timings["prompt_ms"] = _ms(t_prompt)
             yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
-            for piece in gen.stream(plan.messages):
+            for piece in gen.stream(plan.messages, stop=prompt.ECHO_STOPS):
                 if not answer:
                     timings["first_token_ms"] = _ms(t0)
                 answer += piece
@@ -139,6 +144,14 @@ class ChatEngine:
                                grounded=self.uses_retrieval, generator=gen.describe(), timings=timings, usage=usage,
                                passages=[], error=error)
         answer, attributed = citations.attribute(answer.strip(), plan.passages)
+        if not citations.substantive(answer) or not citations.cited_numbers(answer):
+            # No answer, or one that no source supports: the evidence itself, quoted and cited.
+            quote = citations.extractive(question, plan.passages)
+            if quote:
+                piece = ("\n\n" if answer else "") + quote
+                yield ChatEvent("token", text=piece)
+                answer += piece
+                usage["fallback"] = "extractive"
         cites, invalid = citations.resolve(answer, plan.passages)
         answer = preface + answer
         usage.update({

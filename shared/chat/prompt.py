@@ -17,6 +17,8 @@ SOURCE_RULES = (
     "Answer from those sources only, cite each fact with its source number like [1], "
     "and say so when the sources do not contain the answer."
 )
+# Small models sometimes carry on by reciting the prompt's own framing; an answer ends there.
+ECHO_STOPS = ("<source ", "</source>", "\nQuestion: ", "\nSources:\n")
 MIN_TRIMMED_TOKENS = 40  # a shorter fragment of a passage is more noise than evidence
 
 

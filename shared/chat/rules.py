@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..settings import read_model
+from ..settings import read_model, regexes
 
 # A negation cue up to two words before a match, in the same clause.
 _NEGATED = re.compile(r"\b(no|not|never|without|denies|deny|don't|do not|didn't|did not|no longer)\b(\W+\w+){0,2}\W*$", re.I)
@@ -35,15 +35,7 @@ class Rule(BaseModel):
     max_words: int | None = Field(None, ge=1, description="Fires only on messages of at most this many words.")
     message: str = Field(..., min_length=1, description="What the assistant says when the rule fires.")
 
-    @field_validator("all", "unless")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise ValueError(f"bad regex {p!r}: {e}") from None
-        return patterns
+    _compiles = field_validator("all", "unless")(regexes)
 
 
 class RuleFile(BaseModel):

@@ -115,7 +115,7 @@ class BenchRunner:
         if mode.retrieval or item.kind == "retrieval":
             passages = engine.retrieve(item.query or item.question, PRINCIPAL)
             ranked(passages)
-            passages = [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= s.chat.min_relevance]
+            passages = engine.relevant(passages)
         if item.kind == "choice":
             plan = prompt.build(mode.generator, s.chat.system_prompt, [], item.question, passages, 1)
             logprobs = mode.generator.choice_logprobs(plan.messages, item.choices)

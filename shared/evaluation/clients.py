@@ -58,7 +58,7 @@ class RemoteClient:
         from gradio_client import handle_file
 
         # The UI's own path: upload, ingest privately, analyse; the session's documents come back.
-        _, _, documents, note = self.client.predict(handle_file(str(path)), [], api_name="/analyse")
+        _, _, documents, note = self.client.predict(handle_file(str(path)), api_name="/analyse")
         if not documents:
             raise RuntimeError(f"the upload of {Path(path).name} was refused: {note}")
         return documents[-1]

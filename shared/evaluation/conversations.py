@@ -8,7 +8,7 @@ from typing import Callable, Iterable
 
 from ..chat.rules import SafetyRules
 from .clients import ChatClient
-from .expectations import Context, check
+from .expectations import BareSpeed, Context, check
 from .scripts import Script
 
 
@@ -37,19 +37,24 @@ class ScriptResult:
         return sum(bool(t.failures) for t in self.turns) + (self.error is not None)
 
 
-def bare_ms_per_token(generator, question: str, max_tokens: int = 64) -> float:
-    """The backend alone: one user message, no system prompt, sources or history."""
-    messages = [{"role": "user", "content": question}]
-    generator.generate(messages, max_tokens=4)  # warm-up: first-call costs are not the backend's speed
+def bare_speed(generator, probe: str) -> BareSpeed:
+    """The backend alone, measured here: decoding speed from a short prompt, reading speed
+    from a long one (the probe repeated, as long as a prompt with sources)."""
+    short = [{"role": "user", "content": probe}]
+    generator.generate(short, max_tokens=4)  # warm-up: first-call costs are not the backend's speed
     t0 = time.perf_counter()
-    text = generator.generate(messages, max_tokens=max_tokens)
-    ms = (time.perf_counter() - t0) * 1000
-    return ms / max(1, generator.count_tokens(text))
+    text = generator.generate(short, max_tokens=64)
+    decode = (time.perf_counter() - t0) * 1000 / max(1, generator.count_tokens(text))
+    long = [{"role": "user", "content": " ".join([probe] * max(1, 600 // max(1, generator.count_tokens(probe))))}]
+    t0 = time.perf_counter()
+    generator.generate(long, max_tokens=1)
+    prefill = max(0.0, (time.perf_counter() - t0) * 1000 - decode) / generator.count_messages(long)
+    return BareSpeed(prefill, decode)
 
 
-def context_for(settings, bare: float | None = None) -> Context:
+def context_for(settings, bare: BareSpeed | None = None) -> Context:
     return Context(refusal=settings.chat.refusal, disclaimer=settings.domain.disclaimer,
-                   rules=SafetyRules.for_settings(settings), bare_ms_per_token=bare)
+                   rules=SafetyRules.for_settings(settings), bare=bare)
 
 
 def run_script(script: Script, client: ChatClient, ctx: Context, domain_root: Path) -> ScriptResult:

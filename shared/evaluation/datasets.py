@@ -5,13 +5,12 @@ hit@k / MRR measurable. Any file of the same format works (another split, your o
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..ingest.importers import DatasetError, read_records
 from ..settings import ConfigError
 
 
@@ -43,14 +42,10 @@ class Dataset:
 
 
 def _rows(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{path}:{n}: not a JSON line: {e}") from None
+    try:
+        yield from read_records(path)
+    except DatasetError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _need(row: dict, keys: tuple[str, ...], path: Path) -> None:

@@ -10,13 +10,24 @@ from .scripts import Expect
 
 
 @dataclass
+class BareSpeed:
+    """The backend alone: ms to read one prompt token and to write one answer token."""
+
+    prefill_ms: float
+    decode_ms: float
+
+    def ms(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return self.prefill_ms * prompt_tokens + self.decode_ms * completion_tokens
+
+
+@dataclass
 class Context:
     """What the checks need to know about the domain."""
 
     refusal: str
     disclaimer: str
     rules: SafetyRules
-    bare_ms_per_token: float | None = None  # the backend alone, for latency_ratio
+    bare: BareSpeed | None = None  # the backend alone, for latency_ratio
 
     def kinds(self, fired: list[str]) -> dict[str, str]:
         by_id = {r.id: r.kind for r in self.rules.rules}
@@ -65,11 +76,12 @@ def check(expect: Expect, turn: dict, wall_ms: float, ctx: Context) -> list[str]
         shown = bool(ctx.disclaimer) and turn.get("disclaimer") == ctx.disclaimer
         if shown != expect.disclaimer:
             failures.append("expected the domain's disclaimer" if expect.disclaimer else "expected no disclaimer")
-    if expect.latency_ratio is not None and ctx.bare_ms_per_token:
-        # Rule answers never reach the model: their words stand in for tokens.
-        tokens = max(1, int((turn.get("usage") or {}).get("completion_tokens") or len(answer.split())))
-        ratio = wall_ms / tokens / ctx.bare_ms_per_token
-        if ratio > expect.latency_ratio:
-            failures.append(f"expected at most {expect.latency_ratio:g}x the bare backend's ms per token, took "
-                            f"{ratio:.1f}x ({wall_ms:.0f} ms for {tokens} tokens)")
+    usage = turn.get("usage") or {}
+    # Answers given by a rule never reach the model: there is no bare time to compare with.
+    if expect.latency_ratio is not None and ctx.bare and usage.get("prompt_tokens"):
+        bare = ctx.bare.ms(usage["prompt_tokens"], usage.get("completion_tokens") or 0)
+        if wall_ms > expect.latency_ratio * bare:
+            failures.append(f"expected at most {expect.latency_ratio:g}x the bare backend's time, took "
+                            f"{wall_ms / bare:.1f}x ({wall_ms:.0f} ms vs {bare:.0f} ms for {usage['prompt_tokens']} "
+                            f"prompt and {usage.get('completion_tokens') or 0} answer tokens)")
     return failures

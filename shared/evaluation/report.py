@@ -33,17 +33,24 @@ def table(run: Run) -> list[str]:
             lines.append(f"| {mode} | " + " | ".join(cells) + f" | {sc['n']} | {sc['seconds']} |")
         for mode, reason in run.skipped.get(name, {}).items():
             lines.append(f"| {mode} | skipped: {reason} |" + " |" * (len(cols) + 1))
-        best = _winner(modes, cols)
-        if best:
-            lines += ["", f"Best on {cols[0]}: **{best}**."]
+        verdict = _winner(modes, cols)
+        if verdict:
+            lines += ["", verdict]
         lines.append("")
     return lines
 
 
 def _winner(modes: dict, cols: list[str]) -> str | None:
-    if not cols or len(modes) < 2:
+    """Which mode leads, on the first headline metric that separates them."""
+    if len(modes) < 2:
         return None
-    return max(modes, key=lambda m: modes[m].get(cols[0], -1))
+    for c in cols:
+        values = {m: sc[c] for m, sc in modes.items() if c in sc}
+        if len(values) == len(modes) and len(set(values.values())) > 1:
+            ranked = sorted(values, key=values.get, reverse=True)
+            return (f"Best on {c}: **{ranked[0]}** ({values[ranked[0]]:.3f}, "
+                    f"+{values[ranked[0]] - values[ranked[1]]:.3f} over {ranked[1]}).")
+    return "No metric separates the modes." if cols else None
 
 
 def plot(run: Run, name: str, path: Path) -> None:

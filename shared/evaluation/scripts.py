@@ -18,16 +18,15 @@ its scripts in ``<domain>/eval/``; ``tests/test_config.py`` validates them all.
           refuses: false             # the domain's refusal or a decline rule
           clarifies: false           # the answer is a clarifying question (a clarify rule)
           disclaimer: true           # the domain's disclaimer comes with the answer
-          latency_ratio: 4           # ms per answer token at most 4x the bare backend's
+          latency_ratio: 2           # at most 2x the bare backend's time for the same prompt and answer length
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..settings import ConfigError, read_model
+from ..settings import ConfigError, read_model, regexes
 
 
 class Expect(BaseModel):
@@ -41,17 +40,11 @@ class Expect(BaseModel):
     escalates: bool | str | None = Field(None, description="True or a rule id: an escalation rule fired; false: none.")
     clarifies: bool | None = Field(None, description="True: the answer is the domain's clarifying question.")
     disclaimer: bool | None = Field(None, description="True: the answer carries the domain's disclaimer.")
-    latency_ratio: float | None = Field(None, gt=0, description="Most ms per answer token, as a multiple of the bare backend's.")
+    latency_ratio: float | None = Field(
+        None, gt=0, description="Most wall time, as a multiple of the bare backend's for the same numbers of prompt "
+        "and answer tokens (the engine's overhead: retrieval, prompt building, recording, the network).")
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise ValueError(f"bad regex {p!r}: {e}") from None
-        return patterns
+    _compiles = field_validator("regex")(regexes)
 
 
 class ScriptTurn(BaseModel):

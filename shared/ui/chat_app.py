@@ -154,21 +154,24 @@ def _analysis_panel(engine: ChatEngine, checklist: Checklist, documents, status)
                                 elem_id="report-files")
         with gr.Column(scale=2):
             report = gr.Markdown(f"*The clause report of an uploaded {kind} appears here.*", elem_id="clause-report")
+    # API clients (gradio_client) see no State: they get the analysed documents' ids here,
+    # to pass as /ask's document_ids.
+    analysed = gr.JSON(visible=False)
 
     def run(path: str | None, docs: list, request: gr.Request, progress=gr.Progress()):
         if not path:
-            return gr.skip(), gr.skip(), docs, f"**Error:** choose a {kind} file to upload first."
+            return gr.skip(), gr.skip(), docs, docs, f"**Error:** choose a {kind} file to upload first."
         try:
             analysis = service.analyse_upload(Path(path), principal_of(request),
                                               progress=lambda f, label: progress(f, desc=label))
         except USER_ERRORS as e:
-            return gr.skip(), gr.skip(), docs, f"**Error:** {e}"
+            return gr.skip(), gr.skip(), docs, docs, f"**Error:** {e}"
         except Exception:
             log.exception("document analysis failed")
-            return gr.skip(), gr.skip(), docs, "**Error:** the analysis failed; see the server log. Nothing was kept."
+            return gr.skip(), gr.skip(), docs, docs, "**Error:** the analysis failed; see the server log. Nothing was kept."
         files = service.write_files(analysis, Path(tempfile.mkdtemp(prefix="clause-report-")))
         docs = [d for d in docs or [] if d != analysis.doc_id] + [analysis.doc_id]
         note = f"Analysed **{analysis.report.title}**. Follow-up questions are answered against it and the corpus."
-        return analysis.markdown, [str(f) for f in files], docs, note
+        return analysis.markdown, [str(f) for f in files], docs, docs, note
 
-    analyse.click(run, [upload, documents], [report, downloads, documents, status], api_name="analyse")
+    analyse.click(run, [upload, documents], [report, downloads, documents, analysed, status], api_name="analyse")
