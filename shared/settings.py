@@ -165,6 +165,9 @@ class BenchmarkSettings(_Strict):
         None, description="A small self-written file of the same format (relative to the domain folder), used "
         "when `data` is absent, so the benchmark runs on a fresh machine.")
     context: str | None = Field(None, description="tatqa: the contexts file beside `data` (tables and paragraphs).")
+    system_prompt: str | None = Field(
+        None, description="System message of this benchmark's prompts (unset: chat.system_prompt), e.g. the "
+        "message an adapter was trained under for this kind of question.")
     modes: list[Literal["base", "rag", "finetune", "hybrid"]] = Field(
         ["base", "rag", "finetune", "hybrid"], description="Modes compared; finetune/hybrid need a registered adapter.")
     ci_limit: int = Field(16, ge=1, description="Items of the fixed subset CI scores (`assistants eval bench --ci`).")

@@ -4,7 +4,6 @@ domain's CI benchmark subset with its recorded thresholds, in every mode."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

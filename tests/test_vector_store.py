@@ -53,6 +53,18 @@ def test_contract_finds_the_relevant_passage(filled, embedding, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_pasted_page_as_the_query_still_retrieves(filled, embedding, mode):
+    """A clause pasted as the question (a LegalBench item) crashed text search: websearch
+    syntax read its "-----" rule line as nested negations ("tsquery stack too small")."""
+    import random
+
+    words = [f"{w}{i}" for i, w in enumerate(random.Random(3).choices(["term", "notice", "party", "clause"], k=1500))]
+    pasted = "which state's law governs the -------------------------------- agreement - \"" + " ".join(words)
+    res = filled.query(q(embedding, pasted, mode))
+    assert res.ids and res.ids[0] == "d1-n"
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     "flt, allowed",
     [

@@ -91,7 +91,7 @@ class BenchRunner:
         return ChatEngine(Runtime(es, db=self.rt.db), generator=mode.generator)
 
     # -- one item in one mode -------------------------------------------------------------
-    def score(self, item: Item, mode: Mode, engine) -> dict:
+    def score(self, item: Item, mode: Mode, engine, system: str) -> dict:
         from ..chat import prompt
 
         s = self.settings
@@ -117,7 +117,7 @@ class BenchRunner:
             ranked(passages)
             passages = engine.relevant(passages)
         if item.kind == "choice":
-            plan = prompt.build(mode.generator, s.chat.system_prompt, [], item.question, passages, 1)
+            plan = prompt.build(mode.generator, system, [], item.question, passages, 1)
             logprobs = mode.generator.choice_logprobs(plan.messages, item.choices)
             pred = item.choices[max(range(len(item.choices)), key=logprobs.__getitem__)]
             out.update({"accuracy": float(pred.lower() == str(item.answer).lower()), "prediction": pred,
@@ -140,12 +140,12 @@ class BenchRunner:
             run.config["benchmarks"][name] = {"format": spec.format, "data": str(path), "source": source,
                                               "items": len(data.items),
                                               "passages": len(data.passages), "modes": wanted}
-            planned.append((name, data, wanted))
-        loaded = {m.name: m for m in load_modes(self.settings, sorted({m for _, _, w in planned for m in w}))}
+            planned.append((name, spec, data, wanted))
+        loaded = {m.name: m for m in load_modes(self.settings, sorted({m for *_, w in planned for m in w}))}
         run.config["generators"] = {m.name: m.generator.describe() for m in loaded.values() if m.generator}
-        total = sum(len(d.items) * sum(loaded[m].generator is not None for m in w) for _, d, w in planned)
+        total = sum(len(d.items) * sum(loaded[m].generator is not None for m in w) for _, _, d, w in planned)
         bar = tqdm(total=total, desc=f"eval {self.settings.domain.name}", unit="item", disable=not self.progress)
-        for name, data, wanted in planned:
+        for name, spec, data, wanted in planned:
             rt = self.corpus_runtime(name, data)
             for mode_name in wanted:
                 mode = loaded[mode_name]
@@ -155,7 +155,7 @@ class BenchRunner:
                 t0, engine, rows = time.perf_counter(), self.engine_for(rt, mode), []
                 for item in data.items:
                     bar.set_postfix_str(f"{name}/{mode_name}")
-                    rows.append(self.score(item, mode, engine))
+                    rows.append(self.score(item, mode, engine, spec.system_prompt or self.settings.chat.system_prompt))
                     bar.update()
                 run.scores.setdefault(name, {})[mode_name] = aggregate(rows, time.perf_counter() - t0)
                 run.items += [{"benchmark": name, "mode": mode_name, **r} for r in rows]

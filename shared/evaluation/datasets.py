@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..analysis.judge import ANSWERS, judge_prompt
 from ..ingest.importers import DatasetError, read_records
 from ..settings import ConfigError
 
@@ -91,8 +92,9 @@ def legalbench(path: Path, context: Path | None = None) -> Dataset:
         question = r.get("question") or _LEGALBENCH_QUESTIONS.get(r["task"].split("_")[0])
         if not question:
             raise ConfigError(f"{path}: task {r['task']} has no question field and no known description")
-        q = f"{question}\n\nText: {r['text']}\n\nAnswer Yes or No."
-        items.append(Item(r["id"], q, "choice", r["label"], ["Yes", "No"], task=r["task"], query=r["text"]))
+        # The clause judgement's own prompt: what the legal assistant (and its adapter) asks.
+        items.append(Item(r["id"], judge_prompt(r["text"], question), "choice", r["label"], list(ANSWERS),
+                          task=r["task"], query=r["text"]))
     return Dataset("legalbench", items)
 
 

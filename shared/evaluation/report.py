@@ -36,8 +36,21 @@ def table(run: Run) -> list[str]:
         verdict = _winner(modes, cols)
         if verdict:
             lines += ["", verdict]
-        lines.append("")
+        lines += _per_task(modes) + [""]
     return lines
+
+
+def _per_task(modes: dict) -> list[str]:
+    """Accuracy per sub-task (LegalBench), a column per mode."""
+    tasks = sorted({t for sc in modes.values() for t in sc.get("tasks", {})})
+    if not tasks:
+        return []
+    names = list(modes)
+    out = ["", "| task | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for t in tasks:
+        out.append(f"| {t} | " + " | ".join(f"{modes[m]['tasks'][t]:.2f}" if t in modes[m].get("tasks", {}) else "–"
+                                             for m in names) + " |")
+    return out
 
 
 def _winner(modes: dict, cols: list[str]) -> str | None:

@@ -252,7 +252,7 @@ class PgVectorStore(BasePydanticVectorStore):
             rrf_k=r.rrf_k, scan_cap=r.lexical_scan_cap, ts_config=self.text_search_config,
             has_vector=query.query_embedding is not None,
         )
-        params.update(text=text)
+        params.update(text=queries.lexical_text(text))
         if query.query_embedding is not None:
             params["q"] = np.asarray(query.query_embedding, dtype=np.float32)
         with self._db.session(kwargs.get("principal"), queries.search_gucs(self.ef_search)) as conn:

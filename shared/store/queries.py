@@ -3,6 +3,8 @@ prepared plan keeps partition pruning and a literal limit); everything a user su
 is a named bind parameter: ``q`` (vector), ``text`` (query text) and the filter values."""
 from __future__ import annotations
 
+import re
+
 from psycopg import sql
 
 SELECT_COLS = sql.SQL("c.node_id, c.doc_id, c.owner, c.text, c.metadata, c.valid_from, c.valid_to")
@@ -16,6 +18,18 @@ def search_gucs(ef_search: int) -> dict[str, str]:
     # strict_order: when RLS or filters drop rows, keep walking the HNSW graph until k
     # rows survive, instead of silently returning fewer (pgvector >= 0.8).
     return {"hnsw.ef_search": str(ef_search), "hnsw.iterative_scan": "strict_order"}
+
+
+# Postgres evaluates a tsquery on a bounded stack, and websearch syntax reads each "-" as
+# a negation: a pasted clause with a "--------" rule line or a long quote fails with
+# "tsquery stack too small". Dash runs (and dashes that negate nothing) are dropped, and
+# only the first words count (the embedding model reads 256 tokens of it as well).
+MAX_QUERY_WORDS = 64
+_LOOSE_DASHES = re.compile(r"-{2,}|-(?!\w)")
+
+
+def lexical_text(text: str) -> str:
+    return " ".join(_LOOSE_DASHES.sub(" ", text).split()[:MAX_QUERY_WORDS])
 
 
 def _vector_ranked(coll: sql.Composable, where: sql.Composable, limit: int) -> sql.Composable:
