@@ -163,13 +163,17 @@ class BenchRunner:
         return run
 
 
+# Per-item fields that are not scores (a TAT-QA gold answer can be a number).
+NOT_SCORES = frozenset({"id", "task", "answer", "gold", "prediction"})
+
+
 def aggregate(rows: list[dict], seconds: float) -> dict:
     """Means of every numeric per-item score (None = not applicable), per-task accuracy."""
     sums: dict[str, list[float]] = defaultdict(list)
     tasks: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for key, value in r.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("id",):
+            if key not in NOT_SCORES and isinstance(value, (int, float)) and not isinstance(value, bool):
                 sums[key].append(float(value))
         if r.get("task") and "accuracy" in r:
             tasks[r["task"]].append(r["accuracy"])
