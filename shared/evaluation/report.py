@@ -10,13 +10,14 @@ from pathlib import Path
 
 from .bench import Run
 
-# Shown in tables and plots, in this order; the rest stays in scores.json.
-HEADLINE = ("accuracy", "em", "f1", "faithfulness", "relevancy", "hit@5", "hit@4", "mrr")
+# Shown in tables and plots, in this order ("hit@" whatever the domain's top_k); the rest
+# stays in scores.json.
+HEADLINE = ("accuracy", "em", "f1", "faithfulness", "relevancy", "hit@", "mrr")
 
 
 def _metrics(scores: dict) -> list[str]:
-    present = {k for modes in scores.values() for k in modes}
-    return [m for m in HEADLINE if m in present]
+    present = sorted({k for modes in scores.values() for k in modes})
+    return [k for h in HEADLINE for k in present if k == h or (h.endswith("@") and k.startswith(h))]
 
 
 def table(run: Run) -> list[str]:
