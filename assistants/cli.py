@@ -257,13 +257,9 @@ def cmd_eval_conversations(args) -> int:
         bare = bare_speed(rt.generator, s.evaluation.latency_probe) if timed else None
         if timed and not args.url:
             rt.embedding.embed([s.evaluation.latency_probe])  # loaded before the first timed turn, not during it
-        if args.url:
-            auth = tuple(args.auth.split(":", 1)) if args.auth else None
-            results = run_scripts(scripts, lambda _: RemoteClient(args.url, auth), context_for(s, bare), root,
-                                  progress=not args.quiet)
-        else:
-            results = run_scripts(scripts, lambda sc: LocalClient(rt, sc.who), context_for(s, bare), root,
-                                  progress=not args.quiet)
+        auth = tuple(args.auth.split(":", 1)) if args.auth else None
+        client_for = (lambda _: RemoteClient(args.url, auth)) if args.url else (lambda sc: LocalClient(rt, sc.who))
+        results = run_scripts(scripts, client_for, context_for(s, bare), root, progress=not args.quiet)
     lines, passed, failed = summary(results)
     for line in lines:
         print(line)

@@ -6,6 +6,7 @@ at start-up with the key's dotted path instead of being silently ignored."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -235,8 +236,6 @@ def _problems(e: ValidationError) -> str:
 
 def regexes(patterns: list[str]) -> list[str]:
     """A pydantic validator body: every pattern compiles (YAML files carry regexes)."""
-    import re
-
     for p in patterns:
         try:
             re.compile(p)
