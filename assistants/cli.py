@@ -15,6 +15,9 @@
   assistants eval bench DOMAIN --out DIR [--modes ...] [--limit N] [--data FILE] [--ci]
                                      benchmarks in base/RAG/fine-tuned/hybrid modes: JSON, tables, plots
   assistants eval history DOMAIN     earlier benchmark runs stored in Postgres
+  assistants users add|list|disable  login accounts for the chat UIs (salted scrypt hashes)
+  assistants DOMAIN COMMAND ...      a domain's own data commands (finance: update-market,
+                                     generate-market, import-books, import-users)
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import yaml
 from shared.db import DatabaseUnavailable
 from shared.generation import GenerationError
 from shared.finetune.config import load_finetune_config
-from shared.ingest.importers import DatasetError
+from shared.ingest.importers import DatasetError, resolve
 from shared.settings import ConfigError
 
 from .domains import DOMAINS, domain_dir, samples_dir, settings_for
@@ -100,6 +103,8 @@ def cmd_up(args) -> int:
                 rt.generator  # before the embedding model: unsloth must be imported before transformers
         for domain, rt in zip(DOMAINS, runtimes):
             failed += _report(domain, rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet))
+            if rt.settings.domain.setup:
+                print(f"[{domain}] {resolve(rt.settings.domain.setup)(rt, progress=not args.quiet)}")
         where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
         print(f"ready: {len(DOMAINS)} domains ingested into {where}")
         if not args.no_serve:
@@ -131,15 +136,16 @@ def cmd_serve(args) -> int:
 def cmd_ask(args) -> int:
     with _runtime(args.domain) as rt:
         engine = rt.chat_engine()
-        turn = None
+        turn, streamed = None, ""
         for event in engine.stream(args.question, principal=args.principal, as_of=args.as_of):
             if event.kind == "token":
+                streamed += event.text
                 print(event.text, end="", flush=True)
             elif event.kind == "done":
                 turn = event.turn
         print()
-        if turn.usage.get("citations_attributed"):
-            print(f"\nwith citations: {turn.answer}")
+        if turn.answer.strip() != streamed.strip():  # citations added, or a checked figure replaced
+            print(f"\nfinal answer: {turn.answer}")
         for p in turn.passages:
             if p.in_prompt:
                 print(f"[{p.n}] {p.title} ({p.doc_id}{', as of ' + p.as_of if p.as_of else ''})")
@@ -337,6 +343,44 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_users(args) -> int:
+    import getpass
+
+    from shared.auth import UserError, Users
+
+    with _runtime(DOMAINS[0]) as rt:
+        users = Users(rt.db)
+        if args.action == "list":
+            for u in users.list():
+                print(f"{u.username:20s} {u.display_name or '':30s} {'disabled' if u.disabled else ''}")
+            return 0
+        if not args.username:
+            print("error: a USERNAME is required", file=sys.stderr)
+            return 2
+        if args.action == "disable":
+            found = users.disable(args.username)
+            print(f"disabled {args.username}" if found else f"no user {args.username}")
+            return 0 if found else 1
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
+        try:
+            users.add(args.username, password, args.display_name)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"user {args.username} saved (scrypt hash); the login name is the principal the database sees")
+    return 0
+
+
+def cmd_domain(args) -> int:
+    """A domain's own command (``domain.commands``)."""
+    if not getattr(args, "needs_runtime", True):
+        print(args.run(None, args))
+        return 0
+    with _runtime(args.domain) as rt:
+        print(f"[{args.domain}] {args.run(rt, args)}")
+    return 0
+
+
 def cmd_config(args) -> int:
     print(yaml.safe_dump(settings_for(args.domain).model_dump(mode="json"), sort_keys=False), end="")
     return 0
@@ -427,6 +471,19 @@ def parser() -> argparse.ArgumentParser:
     eval_command("history", cmd_eval_history, "benchmark runs stored in Postgres, newest first").add_argument(
         "-n", type=int, default=10, help="how many runs")
 
+    us = command("users", cmd_users, "login accounts for the chat UIs", domain=False)
+    us.add_argument("action", choices=["add", "list", "disable"])
+    us.add_argument("username", nargs="?")
+    us.add_argument("--display-name")
+    us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    for domain in DOMAINS:
+        spec = settings_for(domain).domain.commands
+        if spec:
+            dp = sub.add_parser(domain, help=f"{domain} data commands")
+            dp.set_defaults(func=cmd_domain, domain=domain)
+            resolve(spec)(dp.add_subparsers(dest="action", required=True))
+
     ad = command("adapters", cmd_adapters, "list, show or promote registered adapters", domain=False)
     ad.add_argument("action", choices=["list", "show", "promote"])
     ad.add_argument("domain", choices=DOMAINS)
@@ -435,7 +492,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except ConfigError as e:  # domain commands are read from the configs while parsing
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

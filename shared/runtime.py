@@ -22,10 +22,14 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        if self._shared_db is not None:
-            return self._shared_db.open()
         s = self.settings
-        return Database(s.database, state_dir=s.state_dir, embedding_dim=s.embedding.dim).open()
+        if self._shared_db is not None:
+            db = self._shared_db.open()
+        else:
+            db = Database(s.database, state_dir=s.state_dir, embedding_dim=s.embedding.dim).open()
+        if s.domain.migrations:
+            db.migrate_domain(s.domain.name, s.domain.root / s.domain.migrations)
+        return db
 
     @cached_property
     def embedding(self):

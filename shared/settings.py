@@ -68,6 +68,10 @@ class RetrievalSettings(_Strict):
     candidates: int = Field(40, ge=1, le=1000, description="Candidates each side contributes to rank fusion.")
     lexical_scan_cap: int = Field(500, ge=10, description="Most lexical matches ranked when falling back to OR semantics (bounds hybrid cost).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dates: Literal["any", "question", "question_or_today"] = Field(
+        "any", description="Which dated documents (valid_from/valid_to) a question retrieves: `any`; `question`: "
+        "what was in force on a date the question names (\"in 2025\", \"on 1 March 2026\"); "
+        "`question_or_today`: that, else what is in force today.")
 
 
 class IngestSettings(_Strict):
@@ -125,6 +129,9 @@ class ChatSettings(_Strict):
         "heuristic",
         description="History-aware retrieval query: `heuristic` adds the previous question to short or "
         "referring follow-ups; `llm` asks the model to condense (worth it from ~1B parameters).")
+    verify_numbers: bool = Field(
+        False, description="An answer stating a figure that none of its sources contains is replaced by the "
+        "closest source sentence, quoted and cited (small models misremember numbers).")
     examples: list[str] = Field(default_factory=list, description="Example questions shown in the UI.")
     rules: str | None = Field(
         None, description="YAML file of deterministic safety rules (relative to the domain folder), checked "
@@ -134,10 +141,9 @@ class ChatSettings(_Strict):
 class UISettings(_Strict):
     host: str = Field("127.0.0.1", description="Interface the chat UI listens on (0.0.0.0 to expose it).")
     port: int = Field(7860, ge=1, le=65535, description="Port of this domain's chat UI.")
-    auth: list[str] = Field(
-        default_factory=list,
-        description="`user:password` pairs; when set, the login name is the principal. Unset: each browser "
-        "session is its own anonymous principal.")
+    login: bool = Field(
+        False, description="Require a login against the users table (`assistants users add`); the login name is "
+        "the principal. Off: each browser session is its own anonymous principal.")
 
 
 class AnalysisSettings(_Strict):
@@ -154,6 +160,27 @@ class AnalysisSettings(_Strict):
     retrieval_weight: float = Field(
         0.5, ge=0, le=1, description="With retrieval: share of a span's score that is its similarity to the "
         "category's query (the rest is the model's P(yes)); calibrated by benchmarks/legal_clauses.py.")
+
+
+class IntentSettings(_Strict):
+    tool: str = Field(..., description="Name of the tool this intent calls (one the provider offers).")
+    patterns: list[str] = Field(..., min_length=1, description="Regexes (case-insensitive); any match routes the question.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        return regexes(v)  # defined below, with the other YAML helpers
+
+
+class ToolsSettings(_Strict):
+    provider: str | None = Field(
+        None, description="`package.module:function` returning the domain's tools (shared/tools/base.py), e.g. "
+        "portfolio figures computed by code. Unset: no tools.")
+    intents: list[IntentSettings] = Field(
+        default_factory=list, description="The deterministic router, first match wins: a question matching an "
+        "intent is answered from its tool's figures instead of retrieval.")
+    stale_after_days: int = Field(
+        3, ge=0, description="A tool figure from data older than this many days gets a visible staleness warning.")
 
 
 class BenchmarkSettings(_Strict):
@@ -196,6 +223,13 @@ class DomainSettings(_Strict):
         default_factory=dict,
         description="Dataset importers by name, as `package.module:function` (a function of a path that yields "
         "records with id, title, text); run with `assistants import DOMAIN NAME PATH`.")
+    migrations: str | None = Field(
+        None, description="Folder (relative to the domain folder) of the domain's own SQL migrations (its tables).")
+    setup: str | None = Field(
+        None, description="`package.module:function(runtime, progress)` that `assistants up` runs after ingestion "
+        "to load the domain's live data (e.g. sample market feed and portfolios); returns a one-line summary.")
+    commands: str | None = Field(
+        None, description="`package.module:function(subparsers)` adding `assistants DOMAIN ...` commands.")
 
 
 class Settings(_Strict):
@@ -210,6 +244,7 @@ class Settings(_Strict):
     chat: ChatSettings = ChatSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    tools: ToolsSettings = ToolsSettings()
     ui: UISettings = UISettings()
 
 

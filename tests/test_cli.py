@@ -18,7 +18,8 @@ def test_up_ingests_every_domain_and_is_idempotent(db):
         assert f"[{domain}] documents:" in first.stdout
     second = run("up", "--quiet", "--no-serve", "--no-train")
     assert second.returncode == 0
-    assert second.stdout.count(" 0 new, 0 changed") == 3
+    assert second.stdout.count("documents: 0 new, 0 changed") == 3
+    assert "[finance] market data 1050 rows for 10 symbols" in second.stdout and "1050 unchanged" in second.stdout
 
 
 def test_search_with_as_of(db):

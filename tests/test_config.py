@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -35,6 +36,14 @@ def test_domain_config_is_valid(domain):
         for key in spec.thresholds:
             mode, _, metric = key.partition(".")
             assert mode in spec.modes and metric, f"threshold {key!r} names no mode.metric of {name}"
+    from shared.ingest.importers import resolve
+    from shared.tools import ToolBox
+
+    for hook in (s.domain.setup, s.domain.commands):
+        assert hook is None or callable(resolve(hook))
+    assert s.domain.migrations is None or any((domain_dir(domain) / s.domain.migrations).glob("*.sql"))
+    if s.tools.provider:  # every intent routes to a tool the provider offers (tools only keep the db handle)
+        assert ToolBox(s, resolve(s.tools.provider)(SimpleNamespace(db=None)))._routes
 
 
 def test_every_domain_folder_is_registered():

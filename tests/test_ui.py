@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -77,12 +78,24 @@ def settled_text(locator, timeout_s: float = 120, quiet_s: float = 3) -> str:
     raise AssertionError(f"the answer never settled: {last!r}")
 
 
+LOGIN = ("alice", "alice-demo-pass")  # a demo login from finance/portfolios/users.csv
+
+
+def sign_in(page, url: str, user: str = LOGIN[0], password: str = LOGIN[1]) -> None:
+    page.goto(url)
+    page.fill("input[data-testid='textbox']", user)
+    page.fill("input[data-testid='password']", password)
+    page.get_by_role("button", name="Login").click()
+
+
 @requires_chromium
 def test_browser_chat_sources_and_like(finance_url, db):
     from playwright.sync_api import expect
 
     with chromium_page("finance-chat-failure.png") as page:
-        page.goto(finance_url)
+        sign_in(page, finance_url, "alice", "wrong-password")
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible(timeout=30_000)
+        sign_in(page, finance_url)
         expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
         expect(page.locator("#footer")).to_contain_text("SmolLM2-135M-Instruct")
         page.fill("#question textarea", QUESTION)
@@ -104,12 +117,36 @@ def test_browser_chat_sources_and_like(finance_url, db):
                            " WHERE m.conversation_id IN (SELECT conversation_id FROM messages WHERE content = %s)"
                            " ORDER BY f.created_at DESC LIMIT 1", (QUESTION,)).fetchall()
     assert got and got[0][0] == 1 and got[0][1].startswith(answer[:20])
+    with db._admin() as conn:  # the login is the principal the database saw
+        assert conn.execute("SELECT principal FROM messages WHERE content = %s ORDER BY created_at DESC LIMIT 1",
+                            (QUESTION,)).fetchone() == ("alice",)
+
+
+@requires_chromium
+def test_browser_portfolio_figures_with_as_of_and_staleness(finance_url):
+    from playwright.sync_api import expect
+
+    with chromium_page("finance-portfolio-failure.png") as page:
+        sign_in(page, finance_url)
+        page.fill("#question textarea", "What is my asset allocation?")
+        page.click("#send")
+        answer = page.locator("#chat .bot-row").last
+        expect(answer).to_contain_text("Figures used", timeout=120_000)
+        expect(answer).to_contain_text("Asset class: equity")
+        expect(answer).to_contain_text("as of 2026-11-20")
+        expect(page.locator("#sources")).to_contain_text("computed from the database")
+        if (date.today() - date(2026, 11, 20)).days > 3:  # finance's tools.stale_after_days
+            expect(page.locator("#status")).to_contain_text("Market data is as of 2026-11-20")
+            expect(answer).to_contain_text("Warning")
+        page.screenshot(path=str(ARTIFACTS / "finance-portfolio.png"), full_page=True)
 
 
 def test_gradio_client_api(finance_url, db):
     from gradio_client import Client
 
-    client = Client(finance_url, verbose=False)
+    with pytest.raises(Exception):
+        Client(finance_url, verbose=False, auth=("alice", "not-her-password"))
+    client = Client(finance_url, verbose=False, auth=LOGIN)
     turn = client.predict("How large should an emergency fund be?", None, api_name="/ask")
     assert turn["grounded"] and turn["answer"] and turn["disclaimer"].startswith("This is general information")
     assert any(p["title"] == "Building an emergency fund" and p["in_prompt"] for p in turn["passages"])
@@ -119,4 +156,5 @@ def test_gradio_client_api(finance_url, db):
     assert client.predict(follow["message_id"], -1, api_name="/feedback") == "recorded"
     assert feedback_rows(db, follow["message_id"])[0][0] == -1
     with pytest.raises(Exception, match="no conversation"):
-        Client(finance_url, verbose=False).predict("and then?", turn["conversation_id"], api_name="/ask")
+        Client(finance_url, verbose=False, auth=("bob", "bob-demo-pass")).predict(
+            "and then?", turn["conversation_id"], api_name="/ask")

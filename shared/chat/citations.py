@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from ..numbers import numbers
 from .guard import MARKER, neutralize
 from .types import Citation, Passage
 
@@ -42,8 +43,13 @@ _STOP = frozenset("a an the of to in on for and or is are was were be by with as
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
+def _stem(word: str) -> str:
+    """Plurals match their singular ("limits" ~ "limit", "IRAs" ~ "IRA")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def _content_words(text: str) -> set[str]:
-    return {w.strip(".,") for w in _WORD.findall(text.lower())} - _STOP - {""}
+    return {_stem(w.strip(".,")) for w in _WORD.findall(text.lower())} - _STOP - {""}
 
 
 def attribute(answer: str, passages: Sequence[Passage], min_overlap: float = 0.5) -> tuple[str, int]:
@@ -91,3 +97,9 @@ def extractive(question: str, passages: Sequence[Passage]) -> str | None:
             if score and (best is None or score > best[0]):
                 best = (score, p.n, " ".join(sentence.split()))
     return None if best is None else f'The closest source says: "{best[2]}" [{best[1]}]'
+
+
+def unsupported_numbers(answer: str, passages: Sequence[Passage], question: str) -> set[str]:
+    """Figures the answer states that neither its prompt passages nor the question contain."""
+    seen = numbers(question).union(*(numbers(p.text) for p in passages if p.n is not None))
+    return numbers(answer) - seen

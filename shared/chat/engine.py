@@ -11,7 +11,8 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 
 from ..generation import GenerationError, Generator
 from ..store.pgvector_store import SIMILARITY_KEY
-from . import citations, prompt
+from ..tools import ToolBox, ToolCall
+from . import citations, dates, prompt
 from .recorder import Recorder
 from .rewrite import rewrite
 from .rules import SafetyRules
@@ -43,6 +44,7 @@ class ChatEngine:
         self._pinned = generator
         self.rules = SafetyRules.for_settings(self.settings)
         self.recorder = recorder or Recorder(runtime.db, self.settings.domain.name)
+        self.tools = ToolBox.for_runtime(runtime)
 
     @property
     def gen(self) -> Generator:
@@ -74,7 +76,8 @@ class ChatEngine:
 
     def stream(self, question: str, *, principal: str, conversation_id: str | None = None,
                as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
-        """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn.
+        """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn (whose
+        answer is final: checks after generation may replace what was streamed).
         Raises ``ValueError`` for an empty question, ``UnknownConversation`` for a
         conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
         question = question.strip()
@@ -96,6 +99,8 @@ class ChatEngine:
             yield ChatEvent("token", text=preface)  # before retrieval or the model can delay it
         timings: dict[str, float] = {}
         usage: dict = {"rules": verdict.fired} if verdict.fired else {}
+        warnings: list[str] = []
+        today = date.today()
 
         def without_model(text: str, query: str | None, passages: list[Passage]) -> Iterator[ChatEvent]:
             yield ChatEvent("sources", passages=[])
@@ -106,14 +111,27 @@ class ChatEngine:
                                  generator=gen.describe(), timings=timings, usage=usage, passages=passages)
             yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, False, query, passages, timings=timings,
                                               usage=usage, disclaimer=self.settings.domain.disclaimer,
-                                              generator=gen.describe()))
+                                              generator=gen.describe(), warnings=warnings))
 
         if verdict.final is not None:
             yield from without_model(verdict.final.message, None, [])
             return
-        query, passages = None, []
-        if self.uses_retrieval:
+        query, passages, result = None, [], None
+        tool = self.tools.match(question) if self.tools else None
+        if tool is not None:
+            # Figures come from code; the model is only asked to phrase them.
+            asked = as_of or dates.mentioned_date(question)
+            result = tool.run(ToolCall(question, principal, today, asked))
+            timings["tool_ms"] = _ms(t0)
+            usage["tool"] = result.record()
+            warnings = self.tools.warnings(result, today, asked)
+            if result.final:
+                yield from without_model(result.summary, None, [])
+                return
+            passages = [result.passage()]
+        elif self.uses_retrieval:
             query = rewrite(chat.rewrite, gen, question, history)
+            as_of = as_of or dates.retrieval_date(question, self.settings.retrieval.dates, today)
             passages = self.retrieve(query, principal, as_of, documents)
             timings["retrieval_ms"] = _ms(t0)
             relevant = self.relevant(passages)
@@ -122,6 +140,7 @@ class ChatEngine:
                 yield from without_model(chat.refusal, query, passages)
                 return
             passages = relevant
+        grounded = self.uses_retrieval or result is not None
         t_prompt = time.perf_counter()
         answer, error = "", None
         try:
@@ -133,7 +152,8 @@ class ChatEngine:
                 if not answer:
                     timings["first_token_ms"] = _ms(t0)
                 answer += piece
-                yield ChatEvent("token", text=piece)
+                if result is None:  # a tool's phrasing is checked before anyone sees it
+                    yield ChatEvent("token", text=piece)
         except GenerationError as e:
             error = str(e)
             raise
@@ -141,17 +161,31 @@ class ChatEngine:
             timings["total_ms"] = _ms(t0)
             if error is not None:
                 rec.add_answer(principal, conversation_id, preface + answer, retrieval_query=query,
-                               grounded=self.uses_retrieval, generator=gen.describe(), timings=timings, usage=usage,
+                               grounded=grounded, generator=gen.describe(), timings=timings, usage=usage,
                                passages=[], error=error)
-        answer, attributed = citations.attribute(answer.strip(), plan.passages)
-        if not citations.substantive(answer) or not citations.cited_numbers(answer):
-            # No answer, or one that no source supports: the evidence itself, quoted and cited.
-            quote = citations.extractive(question, plan.passages)
-            if quote:
-                piece = ("\n\n" if answer else "") + quote
-                yield ChatEvent("token", text=piece)
-                answer += piece
-                usage["fallback"] = "extractive"
+        attributed = 0
+        if result is not None:
+            answer, kept = self.tools.phrased(answer, result, question)
+            if not kept:
+                usage["fallback"] = "tool_summary"
+            # The figures themselves, and any staleness warning, always under the phrasing.
+            answer += "".join(f"\n\n**Warning:** {w}" for w in warnings) + "\n\n" + result.table()
+            yield ChatEvent("token", text=answer)
+        else:
+            answer, attributed = citations.attribute(answer.strip(), plan.passages)
+            if chat.verify_numbers and citations.unsupported_numbers(answer, plan.passages, question):
+                # A misremembered figure is worse than none: the source's own sentence instead,
+                # or, where no source sentence is about the question, the refusal.
+                usage["fallback"] = "unsupported_numbers"
+                answer = citations.extractive(question, plan.passages) or chat.refusal
+            elif not citations.substantive(answer) or not citations.cited_numbers(answer):
+                # No answer, or one that no source supports: the evidence itself, quoted and cited.
+                quote = citations.extractive(question, plan.passages)
+                if quote:
+                    piece = ("\n\n" if answer else "") + quote
+                    yield ChatEvent("token", text=piece)
+                    answer += piece
+                    usage["fallback"] = "extractive"
         cites, invalid = citations.resolve(answer, plan.passages)
         answer = preface + answer
         usage.update({
@@ -161,10 +195,11 @@ class ChatEngine:
             "history_turns": plan.history_turns, "injections_removed": plan.injections_removed,
             "citations_attributed": attributed,
         })
-        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=self.uses_retrieval,
-                             generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages)
-        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, self.uses_retrieval, query, plan.passages, cites,
-                                          invalid, timings, usage, self.settings.domain.disclaimer, gen.describe()))
+        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query,
+                             grounded=grounded, generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages)
+        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, grounded, query,
+                                          plan.passages, cites, invalid, timings, usage,
+                                          self.settings.domain.disclaimer, gen.describe(), warnings))
 
     def ask(self, question: str, **kw) -> Turn:
         """The whole turn at once (scripts, evaluation)."""

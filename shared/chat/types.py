@@ -56,6 +56,7 @@ class Turn:
     usage: dict[str, Any] = field(default_factory=dict)
     disclaimer: str = ""
     generator: dict[str, Any] = field(default_factory=dict)  # backend, model and adapter that answered
+    warnings: list[str] = field(default_factory=list)         # e.g. stale market data, shown in the UI
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

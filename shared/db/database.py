@@ -140,6 +140,19 @@ class Database:
                 "use a new database (state dir or DATABASE_URL) for a different embedding model"
             )
 
+    def migrate_domain(self, domain: str, folder: Path) -> list[int]:
+        """Apply a domain's own migrations (its tables, e.g. market data); idempotent."""
+        with self._admin() as conn:
+            return migrate.apply(conn, self._migration_params(), folder, domain)
+
+    @contextmanager
+    def owner_session(self) -> Iterator[psycopg.Connection]:
+        """One transaction as the schema owner, which row-level security does not bind:
+        for administrative loads only (market feeds, client books, user accounts), never
+        for anything a conversation does."""
+        with self._admin() as conn, conn.transaction():
+            yield conn
+
     def ensure_collection(self, name: str) -> None:
         """Create the collection, its chunk partition and its HNSW index (owner DDL;
         idempotent, so it also rebuilds an index that an interrupted bulk load dropped)."""

@@ -83,7 +83,8 @@ def build_app(engine: ChatEngine):
                         history[-1] = {"role": "assistant", "content": _shown(turn)}
                         ids[-1] = turn.message_id
                         shown = [p for p in turn.passages if p.in_prompt]
-                        yield "", history, turn.conversation_id, ids, sources_panel(shown), "", _footer(turn.generator)
+                        notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
+                        yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(turn.generator)
             except USER_ERRORS as e:
                 # Keep the question in the box so nothing typed is lost.
                 yield text, history[:-2], conv, ids[:-2], gr.skip(), f"**Error:** {e}", gr.skip()

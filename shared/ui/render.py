@@ -5,6 +5,7 @@ from html import escape
 from typing import Sequence
 
 from ..chat.types import Passage
+from ..tools.base import TOOL_SOURCE
 
 
 def _span(p: Passage) -> str:
@@ -14,6 +15,12 @@ def _span(p: Passage) -> str:
     if p.char_start is not None:
         where.append(f"chars {p.char_start}–{p.char_end}")
     return ", ".join(where) or "passage"
+
+
+def _where(p: Passage, base: str) -> str:
+    if p.node_id.startswith(TOOL_SOURCE):
+        return "computed from the database"  # a tool's figures: no stored passage to link to
+    return f'score {p.score:.3f} · <a href="{base}/sources/{escape(p.node_id)}" target="_blank">{_span(p)}</a>'
 
 
 def sources_panel(passages: Sequence[Passage], base: str = "") -> str:
@@ -28,8 +35,7 @@ def sources_panel(passages: Sequence[Passage], base: str = "") -> str:
         items.append(
             f'<div class="source" data-n="{p.n}" data-node="{escape(p.node_id)}">'
             f'<div><b>[{p.n}] {escape(p.title)}</b></div>'
-            f'<div class="source-meta">score {p.score:.3f}{sim}{as_of}{cited} · '
-            f'<a href="{base}/sources/{escape(p.node_id)}" target="_blank">{_span(p)}</a></div>'
+            f'<div class="source-meta">{_where(p, base)}{sim}{as_of}{cited}</div>'
             f'<blockquote>{snippet}</blockquote></div>'
         )
     return '<div id="sources-list">' + "".join(items) + "</div>"

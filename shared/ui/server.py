@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
+from ..auth import Users
 from ..chat import ChatEngine
 from .render import span_page
 
@@ -33,12 +34,13 @@ def create_server(engine: ChatEngine):
                          n.get_content(), n.metadata)
 
     s = engine.settings.ui
-    auth = [tuple(pair.split(":", 1)) for pair in s.auth] or None
+    # The login name becomes the principal of every query the session makes (RLS).
+    auth = Users(engine.runtime.db).verify if s.login else None
     # Gradio refuses far larger files before storing them; up to twice the limit they reach
     # the upload check, whose message names the limit.
     cap = int(engine.settings.analysis.max_upload_mb * 2e6)
     return gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
-                               max_file_size=cap)
+                               max_file_size=cap, auth_message=f"Sign in to the {engine.settings.domain.title}.")
 
 
 def serve(apps: Sequence[tuple[object, str, int]]) -> None:

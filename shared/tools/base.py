@@ -1,0 +1,62 @@
+"""The contract between the chat engine and a domain's tools."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # the chat engine imports this module: no import cycle at run time
+    from ..chat.types import Passage
+
+TOOL_SOURCE = "tool:"  # node ids of tool results, which are no stored passage
+
+
+@dataclass
+class ToolCall:
+    question: str
+    principal: str
+    today: date
+    as_of: date | None = None   # a date the question names: figures as they stood then
+
+
+@dataclass
+class ToolResult:
+    """``figures`` are shown verbatim under the answer; ``summary`` is the same result in a
+    sentence written by code, said when the model's phrasing cannot be trusted. ``final``
+    results (no data visible to this principal, a question back) skip the model."""
+
+    tool: str
+    title: str
+    summary: str
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    as_of: date | None = None   # the market data the figures rest on
+    final: bool = False
+    data: dict[str, Any] = field(default_factory=dict)  # raw values, for the record and for tests
+
+    def passage(self) -> "Passage":
+        """The result as the one numbered source of the prompt."""
+        from ..chat.types import Passage
+
+        lines = [self.summary] + [f"{label}: {value}" for label, value in self.figures]
+        return Passage(rank=1, node_id=TOOL_SOURCE + self.tool, doc_id=TOOL_SOURCE + self.tool, title=self.title,
+                       text="\n".join(lines), score=1.0, similarity=None,
+                       as_of=self.as_of.isoformat() if self.as_of else None)
+
+    def table(self) -> str:
+        """The figures as a Markdown table, headed by what they were computed from."""
+        when = f" as of {self.as_of.isoformat()}" if self.as_of else ""
+        rows = "\n".join(f"| {label} | {value} |" for label, value in self.figures)
+        return f"**Figures used** ({self.title}{when}; computed from the database, not by the model):\n\n" \
+               f"| | |\n|---|---:|\n{rows}"
+
+    def record(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return out
+
+
+class Tool(Protocol):
+    name: str
+    description: str
+
+    def run(self, call: ToolCall) -> ToolResult: ...

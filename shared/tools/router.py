@@ -1,0 +1,57 @@
+"""The deterministic intent router and what the engine does with a tool's result. The
+default 135M model cannot call tools reliably, so regexes from the domain config pick
+the tool; a model that can would replace ``match`` alone."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from ..ingest.importers import resolve
+from ..numbers import numbers
+from ..settings import Settings
+from .base import Tool, ToolResult
+
+
+
+class ToolBox:
+    def __init__(self, settings: Settings, tools: dict[str, Tool]):
+        self.settings = settings.tools
+        self.tools = tools
+        unknown = sorted({i.tool for i in self.settings.intents} - set(tools))
+        if unknown:
+            raise ValueError(f"tools.intents name tools the provider does not offer: {', '.join(unknown)} "
+                             f"(offered: {', '.join(sorted(tools))})")
+        self._routes = [(re.compile("|".join(f"(?:{p})" for p in i.patterns), re.I), tools[i.tool])
+                        for i in self.settings.intents]
+
+    @classmethod
+    def for_runtime(cls, runtime) -> "ToolBox | None":
+        provider = runtime.settings.tools.provider
+        return cls(runtime.settings, dict(resolve(provider)(runtime))) if provider else None
+
+    def match(self, question: str) -> Tool | None:
+        return next((tool for pattern, tool in self._routes if pattern.search(question)), None)
+
+    def warnings(self, result: ToolResult, today: date, as_of: date | None) -> list[str]:
+        """A visible warning when the data is older than the staleness limit (measured
+        from the date asked about, or today)."""
+        if result.as_of is None:
+            return []
+        age = ((as_of or today) - result.as_of).days
+        limit = self.settings.stale_after_days
+        if age <= limit:
+            return []
+        return [f"Market data is as of {result.as_of.isoformat()}, {age} days old (limit {limit} days): "
+                "prices may have moved since."]
+
+    @staticmethod
+    def phrased(model_text: str, result: ToolResult, question: str) -> tuple[str, bool]:
+        """The model's phrasing if it states at least one of the result's figures and no
+        number that is not the result's (or the question's); otherwise the code-written
+        summary. Returns (text, kept)."""
+        figures = numbers(result.passage().text)
+        text = model_text.strip()
+        said = numbers(text)
+        if len(text.split()) >= 4 and said & figures and said <= figures | numbers(question):
+            return text, True
+        return f"{result.summary} [1]", False
