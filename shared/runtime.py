@@ -28,7 +28,9 @@ class Runtime:
         else:
             db = Database(s.database, state_dir=s.state_dir, embedding_dim=s.embedding.dim).open()
         if s.domain.migrations:
-            db.migrate_domain(s.domain.name, s.domain.root / s.domain.migrations)
+            # Versioned under the domain's folder, which ships them: a settings copy under
+            # another domain name (benchmarks, tests) shares the same tables.
+            db.migrate_domain(s.domain.root.name, s.domain.root / s.domain.migrations)
         return db
 
     @cached_property

@@ -154,7 +154,7 @@ def test_portfolio_figures_match_an_independent_computation(tools):
 def test_row_level_security_under_the_application_role(rt):
     db = rt.db
     s = rt.settings.domain
-    assert db.migrate_domain(s.name, s.root / s.migrations) == []  # applied once, versioned per domain
+    assert db.migrate_domain(s.root.name, s.root / s.migrations) == []  # applied once, versioned per domain
     with db.session("alice") as conn:
         assert [r for (r,) in conn.execute("SELECT client_id FROM clients")] == ["C001"]
         assert {r for (r,) in conn.execute("SELECT account_id FROM holdings")} == ALICE

@@ -80,14 +80,17 @@ class BenchRunner:
 
     def engine_for(self, rt, mode: Mode):
         """The chat engine of ``mode`` over ``rt``'s corpus: retrieval on or off, the mode's
-        model pinned, short answers."""
+        model pinned, short answers, no tools (a benchmark question about "the return on
+        equity" is about its documents, not the asker's portfolio)."""
         from ..chat.engine import ChatEngine
         from ..runtime import Runtime
+        from ..settings import ToolsSettings
 
         s = rt.settings
         es = s.model_copy(update={
             "domain": s.domain.model_copy(update={"approach": "hybrid" if mode.retrieval else "finetune"}),
-            "generation": s.generation.model_copy(update={"max_new_tokens": ANSWER_TOKENS})})
+            "generation": s.generation.model_copy(update={"max_new_tokens": ANSWER_TOKENS}),
+            "tools": ToolsSettings()})
         return ChatEngine(Runtime(es, db=self.rt.db), generator=mode.generator)
 
     # -- one item in one mode -------------------------------------------------------------
