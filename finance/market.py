@@ -131,6 +131,7 @@ def update_market(db, path: Path, progress: bool = False) -> ImportStats:
     from tqdm import tqdm
 
     rows = read_feed(path)
+    source = str(Path(path).resolve())
     cols = ", ".join(COLUMNS)
     with db.owner_session() as conn:
         conn.execute(f"CREATE TEMP TABLE feed ({_TEMP_COLUMNS}) ON COMMIT DROP")
@@ -155,13 +156,13 @@ def update_market(db, path: Path, progress: bool = False) -> ImportStats:
             " imported_at = now()"
             " WHERE (prices.close, prices.open, prices.high, prices.low, prices.volume) IS DISTINCT FROM"
             " (EXCLUDED.close, EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.volume)"
-            " RETURNING (xmax = 0)", (str(Path(path).resolve()),)).fetchall()
+            " RETURNING (xmax = 0)", (source,)).fetchall()
         inserted = sum(1 for (new,) in written if new)
         days = [r[1] for r in rows]
         stats = ImportStats(len(rows), inserted, len(written) - inserted, len({r[0] for r in rows}), min(days), max(days))
         conn.execute("INSERT INTO market_imports (source, rows_read, inserted, changed, first_day, last_day)"
-                     " VALUES (%s, %s, %s, %s, %s, %s)", (str(Path(path).resolve()), stats.rows, stats.inserted,
-                                                          stats.changed, stats.first_day, stats.last_day))
+                     " VALUES (%s, %s, %s, %s, %s, %s)",
+                     (source, stats.rows, stats.inserted, stats.changed, stats.first_day, stats.last_day))
     return stats
 
 

@@ -89,9 +89,10 @@ def book(db, principal: str, clients: list[Client], on: date | None = None) -> B
     after ``on`` undone, priced at the last close on or before ``on``."""
     ids = [c.client_id for c in clients]
     with db.session(principal) as conn:
-        accounts = dict(conn.execute("SELECT account_id, name FROM accounts WHERE client_id = ANY(%s) ORDER BY name",
-                                     (ids,)).fetchall())
-        cash = dict(conn.execute("SELECT account_id, cash FROM accounts WHERE client_id = ANY(%s)", (ids,)).fetchall())
+        rows = conn.execute("SELECT account_id, name, cash FROM accounts WHERE client_id = ANY(%s) ORDER BY name",
+                            (ids,)).fetchall()
+        accounts = {acc: name for acc, name, _ in rows}
+        cash = {acc: amount for acc, _, amount in rows}
         qty: dict[tuple[str, str], Decimal] = {}
         basis: dict[tuple[str, str], Decimal] = {}
         for acc, sym, q, cost in conn.execute(
