@@ -16,6 +16,10 @@
                                      benchmarks in base/RAG/fine-tuned/hybrid modes: JSON, tables, plots
   assistants eval history DOMAIN     earlier benchmark runs stored in Postgres
   assistants users add|list|disable  login accounts for the chat UIs (salted scrypt hashes)
+  assistants audit export PRINCIPAL [--out FILE]
+                                     everything stored about one principal, as JSON
+  assistants audit erase PRINCIPAL --yes [--keep-documents]
+                                     delete it (right to erasure); others' rows untouched
   assistants DOMAIN COMMAND ...      a domain's own data commands (finance: update-market,
                                      generate-market, import-books, import-users)
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import subprocess
 import sys
 from datetime import date
@@ -31,12 +35,14 @@ from pathlib import Path
 
 import yaml
 
+from shared import logs
 from shared.db import DatabaseUnavailable
 from shared.generation import GenerationError
 from shared.finetune.config import load_finetune_config
 from shared.ingest.importers import DatasetError, resolve
 from shared.settings import ConfigError
 
+from . import audit_cli
 from .domains import DOMAINS, domain_dir, samples_dir, settings_for
 
 
@@ -122,8 +128,17 @@ def _serve(runtimes, host: str | None = None, port: int | None = None) -> None:
         ui = rt.settings.ui
         h, p = host or ui.host, port or ui.port
         apps.append((create_server(rt.chat_engine()), h, p))
-        print(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/", flush=True)
+        print(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ ({_reach(h, ui.login)})",
+              flush=True)
     serve(apps)
+
+
+def _reach(host: str, login: bool) -> str:
+    """Who can open the UI: said at start-up, since exposing it is a decision to make knowingly.
+    There is no public share link (Gradio's --share is never used)."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "this machine only; --host 0.0.0.0 or ui.host to expose it"
+    return "exposed on the network" + ("" if login else " WITHOUT a login: anyone who reaches it can use it")
 
 
 def cmd_serve(args) -> int:
@@ -228,6 +243,10 @@ def cmd_adapters(args) -> int:
         if args.action == "show":
             print(json.dumps(reg.get(args.version).manifest, indent=2))
         else:
+            from shared.finetune.serving import check_base
+
+            # Refused here, not at the next turn: a LoRA is meaningless on other base weights.
+            check_base(reg.get(args.version), settings_for(args.domain).generation.model)
             print(reg.promote(args.version, load_finetune_config(domain_dir(args.domain)).metric))
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
@@ -389,6 +408,8 @@ def cmd_config(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="assistants", description="Domain assistants: RAG vs fine-tuning, per domain.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-content", action="store_true",
+                   help="debug only: let logs carry message text and login names (never on by default)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def command(name: str, func, help: str, domain: bool = True, quiet: bool = False) -> argparse.ArgumentParser:
@@ -477,6 +498,8 @@ def parser() -> argparse.ArgumentParser:
     us.add_argument("--display-name")
     us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
+    audit_cli.register(sub)
+
     for domain in DOMAINS:
         spec = settings_for(domain).domain.commands
         if spec:
@@ -497,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:  # domain commands are read from the configs while parsing
         print(f"error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.log_content:
+        os.environ[logs.CONTENT_ENV] = "1"  # child processes (training) log the same way
+    logs.configure(args.verbose)
     try:
         return args.func(args)
     except (ConfigError, DatabaseUnavailable, FileNotFoundError, DatasetError, GenerationError) as e:

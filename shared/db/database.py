@@ -39,6 +39,16 @@ def _register_vector(conn: psycopg.Connection) -> None:
     register_vector(conn)
 
 
+@contextmanager
+def _scoped(pool, stmt: str, args: list) -> Iterator[psycopg.Connection]:
+    try:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute(stmt, args)
+            yield conn
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailable(f"database connection lost: {str(e).strip()}; retry the request") from e
+
+
 class Database:
     def __init__(self, settings: DatabaseSettings, *, state_dir: Path, embedding_dim: int):
         self.settings = settings
@@ -47,6 +57,8 @@ class Database:
         self.embedded = settings.url is None
         self.admin_url = ""
         self._pool = None
+        self._read_pool = None
+        self._written_lsn: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     @property
@@ -60,10 +72,16 @@ class Database:
         with self._admin() as conn:
             migrate.apply(conn, self._migration_params())
             self._self_check(conn)
+        self._pool = self._app_pool(self._app_conninfo(self.admin_url), "assistants")
+        if self.settings.read_url:
+            self._read_pool = self._app_pool(self._app_conninfo(self.settings.read_url), "assistants-read")
+        return self
+
+    def _app_pool(self, conninfo: str, name: str):
         from psycopg_pool import ConnectionPool
 
-        self._pool = ConnectionPool(
-            self._app_conninfo(),
+        return ConnectionPool(
+            conninfo,
             min_size=self.settings.pool_min,
             max_size=self.settings.pool_max,
             timeout=self.settings.connect_timeout_s,
@@ -72,14 +90,14 @@ class Database:
             # drops dead connections and reconnects instead of failing the next turn.
             check=ConnectionPool.check_connection,
             open=True,
-            name="assistants",
+            name=name,
         )
-        return self
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._read_pool):
+            if pool is not None:
+                pool.close()
+        self._pool = self._read_pool = None
 
     def __enter__(self) -> "Database":
         return self.open()
@@ -95,14 +113,15 @@ class Database:
             where = "the embedded server" if self.embedded else f"DATABASE_URL ({redact(self.admin_url)})"
             raise DatabaseUnavailable(f"cannot connect to Postgres at {where}: {str(e).strip()}") from None
 
-    def _app_conninfo(self) -> str:
-        if self.settings.app_url:
+    def _app_conninfo(self, url: str) -> str:
+        if self.settings.app_url and url == self.admin_url:
             return self.settings.app_url
-        if self.embedded:
+        if self.embedded and url == self.admin_url:
             # Trust auth on the private unix socket: log in as the RLS-bound role itself.
-            return make_conninfo(self.admin_url, user=self.settings.app_role)
-        # External server, one URL: switch to the RLS-bound role at connect time.
-        return make_conninfo(self.admin_url, options=f"-c role={self.settings.app_role}")
+            return make_conninfo(url, user=self.settings.app_role)
+        # One URL per server (a replica has the primary's roles): switch to the RLS-bound
+        # role at connect time.
+        return make_conninfo(url, options=f"-c role={self.settings.app_role}")
 
     def _migration_params(self) -> dict[str, sql.Composable]:
         s = self.settings
@@ -201,17 +220,33 @@ class Database:
         """A pooled connection inside one transaction, acting as ``principal``
         (``None``: the system context, which sees and writes public rows only).
         ``gucs`` are further transaction-local settings, sent in the same round trip."""
-        if self._pool is None:
+        with self._transaction(self._pool, principal, gucs) as conn:
+            yield conn
+        if self._read_pool is not None:
+            # What this process wrote: a replica serves its reads only once it has replayed this far.
+            with self._pool.connection() as conn:
+                (self._written_lsn,) = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+
+    @contextmanager
+    def read_session(self, principal: str | None = None, gucs: dict[str, str] | None = None) -> Iterator[psycopg.Connection]:
+        """Like ``session``, for reads that may go to the read replica (``database.read_url``):
+        retrieval. The replica answers when it has replayed this process's last write, so a
+        user's upload is found at once; otherwise, or without a replica, the primary does."""
+        if self._read_pool is not None:
+            with self._transaction(self._read_pool, principal, gucs) as conn:
+                if self._written_lsn is None or conn.execute(
+                        "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (self._written_lsn,)).fetchone()[0]:
+                    yield conn
+                    return
+        with self._transaction(self._pool, principal, gucs) as conn:
+            yield conn
+
+    def _transaction(self, pool, principal: str | None, gucs: dict[str, str] | None):
+        if pool is None:
             raise RuntimeError("Database.open() first")
         settings = {"app.principal": principal or "", **(gucs or {})}
-        stmt = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings))
-        args = [x for kv in settings.items() for x in kv]
-        try:
-            with self._pool.connection() as conn, conn.transaction():
-                conn.execute(stmt, args)
-                yield conn
-        except psycopg.OperationalError as e:
-            raise DatabaseUnavailable(f"database connection lost: {str(e).strip()}; retry the request") from e
+        return _scoped(pool, "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
+                       [x for kv in settings.items() for x in kv])
 
     def stop_embedded(self) -> bool:
         self.close()

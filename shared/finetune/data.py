@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..ingest.importers import DatasetError, read_records, resolve
+from ..pii import scrub
 from .config import DataArgs, DataSource
 
 
@@ -118,24 +119,6 @@ def clean_text(text: str) -> str:
 def _is_text(s: str) -> bool:
     letters = sum(c.isalpha() for c in s)
     return letters >= 0.5 * len(s.replace(" ", "")) if s else False
-
-
-# -- PII ----------------------------------------------------------------------------
-PII_PATTERNS = {
-    "email": (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "[EMAIL]"),
-    "ssn": (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[ID]"),
-    "card": (re.compile(r"\b(?:\d[ -]?){13,16}\b"), "[CARD]"),
-    "phone": (re.compile(r"(?<!\w)(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?!\w)"), "[PHONE]"),
-    "mrn": (re.compile(r"\b(?:MRN|patient id|medical record number)[:#\s]*\d{5,}\b", re.IGNORECASE), "[ID]"),
-}
-
-
-def scrub(text: str, counts: dict[str, int]) -> str:
-    for kind, (pattern, placeholder) in PII_PATTERNS.items():
-        text, n = pattern.subn(placeholder, text)
-        if n:
-            counts[kind] += n
-    return text
 
 
 # -- de-duplicate -------------------------------------------------------------------

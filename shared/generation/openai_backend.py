@@ -93,6 +93,9 @@ class OpenAIGenerator(Generator):
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         yield text
+        except httpx.TimeoutException as e:
+            raise GenerationError(f"the generation endpoint {self.settings.base_url} did not answer within "
+                                  f"{self.settings.request_timeout_s:g} s; try again") from e
         except httpx.HTTPError as e:
             raise GenerationError(f"cannot reach the generation endpoint {self.settings.base_url}: {e}") from e
 

@@ -255,7 +255,7 @@ class PgVectorStore(BasePydanticVectorStore):
         params.update(text=queries.lexical_text(text))
         if query.query_embedding is not None:
             params["q"] = np.asarray(query.query_embedding, dtype=np.float32)
-        with self._db.session(kwargs.get("principal"), queries.search_gucs(self.ef_search)) as conn:
+        with self._db.read_session(kwargs.get("principal"), queries.search_gucs(self.ef_search)) as conn:
             rows = conn.cursor(row_factory=_dict_row).execute(stmt, params).fetchall()
         nodes = [_node(r) for r in rows]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(r["score"]) for r in rows], ids=[n.node_id for n in nodes])

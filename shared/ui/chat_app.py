@@ -86,12 +86,16 @@ def build_app(engine: ChatEngine):
                         notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
                         yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(turn.generator)
             except USER_ERRORS as e:
-                # Keep the question in the box so nothing typed is lost.
-                yield text, history[:-2], conv, ids[:-2], gr.skip(), f"**Error:** {e}", gr.skip()
+                yield failed(text, history, conv, ids, str(e))
             except Exception:
                 log.exception("chat turn failed")
-                yield (text, history[:-2], conv, ids[:-2], gr.skip(), "**Error:** something went wrong; see the server log.",
-                       gr.skip())
+                yield failed(text, history, conv, ids, "something went wrong; see the server log.")
+
+        def failed(text: str, history: list, conv: str | None, ids: list, reason: str) -> tuple:
+            """The error where the answer would have been, and the question back in the box, so
+            nothing typed is lost and a retry is one click."""
+            history[-1] = {"role": "assistant", "content": f"**Error:** {reason}"}
+            return text, history, conv, ids, gr.skip(), f"**Error:** {reason}", gr.skip()
 
         outputs = [question, chatbot, conversation, message_ids, sources, status, footer]
         inputs = [question, chatbot, conversation, message_ids, documents]

@@ -1,27 +1,40 @@
 """Serving: each assistant is a FastAPI app (the Gradio UI at ``/``, span pages at
-``/sources/<node id>``, ``/healthz``) on its own port."""
+``/sources/<node id>``, ``/healthz`` for liveness, ``/readyz`` for readiness) on its own port."""
 from __future__ import annotations
 
 import threading
 from typing import Sequence
 
+from fastapi import Request  # at module level: FastAPI resolves the route's annotations here
+from starlette.routing import Mount
+
 from ..auth import Users
 from ..chat import ChatEngine
+from ..db import DatabaseUnavailable
 from .render import span_page
+from .sessions import SessionStore
 
 
 def create_server(engine: ChatEngine):
     import gradio as gr
     from fastapi import FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
 
     from .chat_app import build_app
 
-    api = FastAPI(title=engine.settings.domain.title)
+    settings = engine.settings
+    api = FastAPI(title=settings.domain.title)
 
     @api.get("/healthz")
     def healthz() -> dict:
-        return {"domain": engine.settings.domain.name, **engine.gen.describe()}
+        """Liveness: the process answers (a load balancer restarts it otherwise)."""
+        return {"domain": settings.domain.name, **engine.gen.describe()}
+
+    @api.get("/readyz")
+    def readyz():
+        """Readiness: send traffic only when the database answers and the model is loaded."""
+        report = readiness(engine)
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     @api.get("/sources/{node_id:path}", response_class=HTMLResponse)
     def source(node_id: str) -> str:
@@ -33,14 +46,61 @@ def create_server(engine: ChatEngine):
         return span_page(str(n.metadata.get("title") or node_id), str(n.metadata.get("doc_id") or n.ref_doc_id),
                          n.get_content(), n.metadata)
 
-    s = engine.settings.ui
+    s = settings.ui
     # The login name becomes the principal of every query the session makes (RLS).
     auth = Users(engine.runtime.db).verify if s.login else None
+    sessions = SessionStore(engine.runtime.db, settings.domain.name, s) if s.login else None
+    if sessions is not None:
+        _sign_out_route(api, cookie_id(settings.domain.name), sessions)
     # Gradio refuses far larger files before storing them; up to twice the limit they reach
     # the upload check, whose message names the limit.
-    cap = int(engine.settings.analysis.max_upload_mb * 2e6)
-    return gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
-                               max_file_size=cap, auth_message=f"Sign in to the {engine.settings.domain.title}.")
+    cap = int(settings.analysis.max_upload_mb * 2e6)
+    api = gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
+                              max_file_size=cap, auth_message=f"Sign in to the {settings.domain.title}.")
+    if sessions is not None:
+        gradio_app = next(r.app for r in api.routes if isinstance(r, Mount))
+        gradio_app.tokens = sessions
+        # Gradio names its cookie with a random id per process; one name per domain lets
+        # every replica of the domain read the same sign-in.
+        gradio_app.cookie_id = cookie_id(settings.domain.name)
+    return api
+
+
+def cookie_id(domain: str) -> str:
+    return "assistants-" + domain
+
+
+def _sign_out_route(api, name: str, sessions: SessionStore) -> None:
+    """Sign-out ends the session in the database (Gradio's own route would only forget it
+    in this process). Registered before the Gradio mount, so it takes precedence."""
+    from fastapi.responses import RedirectResponse
+
+    @api.get("/logout")
+    def logout(request: Request):
+        token = request.cookies.get(f"access-token-{name}") or request.cookies.get(f"access-token-unsecure-{name}")
+        if token:
+            del sessions[token]
+        response = RedirectResponse(url="/", status_code=302)
+        for cookie in (f"access-token-{name}", f"access-token-unsecure-{name}"):
+            response.delete_cookie(cookie, path="/")
+        return response
+
+
+def readiness(engine: ChatEngine) -> dict:
+    """Database reachable (through the application pool, as requests use it), model loaded,
+    and which adapter version answers."""
+    report: dict = {"domain": engine.settings.domain.name, "ready": True}
+    try:
+        with engine.runtime.db.session() as conn:
+            conn.execute("SELECT 1")
+        report["database"] = "ok"
+    except DatabaseUnavailable as e:
+        report.update(ready=False, database=str(e))
+    try:
+        report.update(engine.gen.describe(), model_loaded=True)
+    except Exception as e:  # noqa: BLE001 - any load failure means not ready, and says why
+        report.update(ready=False, model_loaded=False, model_error=f"{type(e).__name__}: {e}")
+    return report
 
 
 def serve(apps: Sequence[tuple[object, str, int]]) -> None:
