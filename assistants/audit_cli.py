@@ -54,7 +54,7 @@ def cmd_erase(args) -> int:
         return 2
     with Runtime(settings_for(DOMAINS[0])) as rt:
         try:
-            counts = audit.erase(rt.db, args.principal, documents=not args.keep_documents)
+            counts = audit.erase(rt.db, args.principal, documents=not args.keep_documents, state_dir=rt.settings.state_dir)
         except audit.ErasureRefused as e:
             print(f"refused: {e}", file=sys.stderr)
             return 1

@@ -9,6 +9,7 @@ tables and are neither read nor erased here: shared code knows only the core tab
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,7 @@ SELECT (SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.convers
 
 # Children before parents, so each count is this principal's own rows, not a cascade's.
 ERASE_CHAT = [
+    ("training_candidates", "DELETE FROM training_candidates WHERE principal = %(p)s"),
     ("feedback", "DELETE FROM feedback WHERE principal = %(p)s"),
     ("message_sources", "DELETE FROM message_sources WHERE principal = %(p)s"),
     ("messages", "DELETE FROM messages WHERE principal = %(p)s"),
@@ -97,6 +99,9 @@ def export(db: Database, principal: str) -> dict:
                                 " FROM documents d WHERE owner = %(p)s ORDER BY collection, doc_id", principal)
         account = _rows(conn, "SELECT username, display_name, disabled, created_at, updated_at FROM users"
                               " WHERE username = %(p)s", principal)
+        proposals = _rows(conn, "SELECT id, domain, message_id, kind, question, answer, status, reviewed_answer,"
+                                " reviewed_at, trained_in, created_at FROM training_candidates"
+                                " WHERE principal = %(p)s ORDER BY created_at", principal)
     by_message: dict[str, list[dict]] = {}
     for s in sources:
         by_message.setdefault(s.pop("message_id"), []).append(s)
@@ -113,17 +118,28 @@ def export(db: Database, principal: str) -> dict:
         "account": account[0] if account else None,
         "conversations": conversations,
         "documents": documents,
+        "training_proposals": proposals,
     }
 
 
-def erase(db: Database, principal: str, *, documents: bool = True) -> dict[str, int]:
-    """Delete the principal's chat records, private documents (unless ``documents=False``)
-    and login account in one transaction; returns the rows deleted per table. Raises
-    ``ErasureRefused`` (and deletes nothing) if another principal's rows depend on them."""
+def erase(db: Database, principal: str, *, documents: bool = True, state_dir: Path | None = None) -> dict[str, int]:
+    """Delete the principal's chat records and training proposals, private documents (unless
+    ``documents=False``) and login account in one transaction; returns the rows deleted per
+    table. Raises ``ErasureRefused`` (and deletes nothing) if another principal's rows depend
+    on them. With ``state_dir``, the data card of every adapter already trained on their
+    examples says so afterwards."""
     principal = _principal(principal)
     steps = ERASE_CHAT + (ERASE_DOCUMENTS if documents else []) + ERASE_ACCOUNT
     with db.owner_session() as conn:
         (foreign,) = conn.execute(FOREIGN_DEPENDENTS, {"p": principal}).fetchone()
         if foreign:
             raise ErasureRefused(f"{foreign} row(s) of other principals depend on {principal}'s chat records")
-        return {table: conn.execute(stmt, {"p": principal}).rowcount for table, stmt in steps}
+        trained = conn.execute("SELECT domain, v, count(*) FROM training_candidates, unnest(trained_in) v"
+                               " WHERE principal = %(p)s GROUP BY 1, 2", {"p": principal}).fetchall()
+        counts = {table: conn.execute(stmt, {"p": principal}).rowcount for table, stmt in steps}
+    if state_dir is not None:
+        from .finetune import AdapterRegistry
+
+        for domain, version, n in trained:
+            AdapterRegistry(state_dir, domain).note_erasure(version, n)
+    return counts

@@ -20,7 +20,8 @@ from .test_cli import run
 
 # table -> the column naming whose row it is
 OWNED_BY = {"conversations": "principal", "messages": "principal", "message_sources": "principal",
-            "feedback": "principal", "documents": "owner", "chunks": "owner", "users": "username"}
+            "feedback": "principal", "training_candidates": "principal", "documents": "owner", "chunks": "owner",
+            "users": "username"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,7 @@ def make_person(db, corpus, tmp_path, tag: str) -> dict:
                             generator={"backend": "llamacpp", "model": "test-model"}, timings={"total_ms": 12.5},
                             usage={"prompt_tokens": 40}, passages=passages)
     rec.feedback(who, answer, -1, f"too short for {tag}")
+    rec.correct(who, answer, f"At sixty, with the pension pot of {tag}.")  # a proposed training example
     return {"who": who, "question": question, "doc_id": doc_id, "node": node, "public_node": public_node}
 
 
@@ -114,12 +116,14 @@ def test_export_has_all_of_a_and_nothing_of_b(db, a, b):
     assert answer["feedback"]["rating"] == -1 and answer["feedback"]["comment"] == "too short for a"
     (doc,) = record["documents"]  # the private one only: the public document is nobody's data
     assert doc["doc_id"] == a["doc_id"] and doc["chunks"] == 1 and doc["source"].endswith("-notes.txt")
+    (proposal,) = record["training_proposals"]
+    assert (proposal["kind"], proposal["question"], proposal["status"]) == ("corrected", a["question"], "pending")
 
 
 def test_erase_removes_a_and_leaves_every_other_row_unchanged(db, corpus, a, b):
     b_before, rest_before = rows_of(db, b["who"]), everything_but(db, corpus[0], a["who"])
     counts = audit.erase(db, a["who"])
-    assert counts == {"feedback": 1, "message_sources": 2, "messages": 2, "conversations": 1,
+    assert counts == {"training_candidates": 1, "feedback": 1, "message_sources": 2, "messages": 2, "conversations": 1,
                       "chunks": 1, "documents": 1, "users": 1}
     assert all(rows == [] for rows in rows_of(db, a["who"]).values())
     assert rows_of(db, b["who"]) == b_before and everything_but(db, corpus[0], a["who"]) == rest_before

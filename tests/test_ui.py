@@ -155,6 +155,12 @@ def test_gradio_client_api(finance_url, db):
     assert "emergency fund" in follow["retrieval_query"]
     assert client.predict(follow["message_id"], -1, api_name="/feedback") == "recorded"
     assert feedback_rows(db, follow["message_id"])[0][0] == -1
+    better = "Keep it in an insured savings account you can reach within a day."
+    assert client.predict(follow["message_id"], better, api_name="/correct") == "proposed"
+    with db._admin() as conn:  # a correction waits for review, with the question it answers
+        assert conn.execute("SELECT kind, question, answer, status, principal FROM training_candidates"
+                            " WHERE message_id = %s", (uuid.UUID(follow["message_id"]),)).fetchall() == \
+            [("corrected", "and where should I keep it?", better, "pending", "alice")]
     with pytest.raises(Exception, match="no conversation"):
         Client(finance_url, verbose=False, auth=("bob", "bob-demo-pass")).predict(
             "and then?", turn["conversation_id"], api_name="/ask")

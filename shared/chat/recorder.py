@@ -8,6 +8,8 @@ from typing import Sequence
 from psycopg.types.json import Jsonb
 
 from ..db import Database
+from ..finetune.candidates import Candidates
+from ..text import clean_text
 from .types import Passage
 
 
@@ -19,6 +21,7 @@ class Recorder:
     def __init__(self, db: Database, domain: str):
         self.db = db
         self.domain = domain
+        self.candidates = Candidates(db, domain)
 
     def start(self, principal: str) -> str:
         with self.db.session(principal) as conn:
@@ -64,17 +67,35 @@ class Recorder:
         return str(mid)
 
     def feedback(self, principal: str, message_id: str, rating: int, comment: str | None = None) -> None:
+        """Like (1) or dislike (-1) an answer; a liked answer is proposed as a training
+        example (reviewed before any training), a dislike withdraws that proposal."""
         if rating not in (-1, 1):
             raise ValueError("rating must be 1 (like) or -1 (dislike)")
+        mid = self._own_answer(principal, message_id)
         with self.db.session(principal) as conn:
-            owned = conn.execute("SELECT 1 FROM messages WHERE id = %s AND role = 'assistant'",
-                                 (_uuid(message_id),)).fetchone()
-            if owned is None:
-                raise UnknownConversation(f"no answer {message_id} for this user")
             conn.execute(
                 "INSERT INTO feedback (message_id, rating, comment) VALUES (%s, %s, %s)"
                 " ON CONFLICT (message_id) DO UPDATE SET rating = EXCLUDED.rating, comment = EXCLUDED.comment,"
-                " created_at = now()", (_uuid(message_id), rating, comment))
+                " created_at = now()", (mid, rating, comment))
+        if rating == 1:
+            self.candidates.propose(principal, mid, "liked")
+        else:
+            self.candidates.withdraw(principal, mid, "liked")
+
+    def correct(self, principal: str, message_id: str, answer: str) -> None:
+        """The user's own corrected answer, proposed as a training example for review."""
+        answer = clean_text(answer or "").strip()
+        if not answer:
+            raise ValueError("the correction is empty")
+        self.candidates.propose(principal, self._own_answer(principal, message_id), "corrected", answer)
+
+    def _own_answer(self, principal: str, message_id: str) -> uuid.UUID:
+        with self.db.session(principal) as conn:
+            owned = conn.execute("SELECT 1 FROM messages WHERE id = %s AND role = 'assistant'",
+                                 (_uuid(message_id),)).fetchone()
+        if owned is None:
+            raise UnknownConversation(f"no answer {message_id} for this user")
+        return _uuid(message_id)
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -43,6 +43,7 @@ class DataCard:
     pii: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     sizes: dict[str, int] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
     dataset_hash: str = ""
 
     def drop(self, reason: str, ex: Example) -> None:
@@ -53,7 +54,7 @@ class DataCard:
     def to_dict(self) -> dict:
         return {"steps": self.steps, "dropped": dict(self.dropped), "dropped_examples": dict(self.dropped_examples),
                 "pii_scrubbed": dict(self.pii), "split_sizes": self.sizes, "split_groups": self.groups,
-                "dataset_hash": self.dataset_hash}
+                "sources": self.sources, "dataset_hash": self.dataset_hash}
 
     def markdown(self) -> str:
         lines = ["# Data card", "", f"Dataset hash: `{self.dataset_hash}`", "", "| step | examples |", "|---|---|"]
@@ -61,7 +62,9 @@ class DataCard:
         lines += ["", "| dropped because | count | e.g. |", "|---|---|---|"]
         lines += [f"| {r} | {n} | {'; '.join(self.dropped_examples[r])[:200]} |" for r, n in self.dropped.items()]
         lines += ["", f"PII scrubbed: {dict(self.pii) or 'none'}", "",
-                  f"Split: {self.sizes} examples, {self.groups} groups (no group on both sides)."]
+                  f"Split: {self.sizes} examples, {self.groups} groups (no group on both sides).", "",
+                  "| source | train | validation |", "|---|---|---|"]
+        lines += [f"| {src} | {n.get('train', 0)} | {n.get('validation', 0)} |" for src, n in self.sources.items()]
         return "\n".join(lines) + "\n"
 
 
@@ -237,6 +240,10 @@ def prepare(args: DataArgs, base: Path, system: str | None) -> tuple[list[dict],
         train = train + extra
         card.steps.append((f"augmented (+{len(extra)} train)", len(train) + len(val)))
     card.sizes = {"train": len(train), "validation": len(val)}
+    for part, rows in (("train", train), ("validation", val)):
+        for ex in rows:
+            counts = card.sources.setdefault(ex.source, {})
+            counts[part] = counts.get(part, 0) + 1
     card.groups = {"train": len({e.group for e in train}), "validation": len({e.group for e in val})}
 
     def row(ex: Example) -> dict:

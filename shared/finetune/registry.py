@@ -57,6 +57,15 @@ class AdapterRegistry:
         known = ", ".join(a.version for a in self.versions()) or "none"
         raise KeyError(f"{self.domain} has no adapter {version!r} (known: {known})")
 
+    def note_erasure(self, version: str, examples: int) -> None:
+        """Say in an adapter's data card that examples it was trained on have since been
+        erased at their owner's request (the weights cannot forget them; retrain to)."""
+        adapter = self.get(version)
+        card = adapter.manifest.setdefault("data_card", {})
+        card.setdefault("erased_after_training", []).append(
+            {"examples": examples, "erased_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        _write_json(adapter.path / "manifest.json", adapter.manifest)
+
     def promoted_version(self) -> str | None:
         """Read on every turn by a serving process: one small file, written atomically."""
         pointer = self.root / "promoted.json"

@@ -66,4 +66,19 @@ def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, 
     }
     adapter = AdapterRegistry(settings.state_dir, settings.domain.name).register(result.adapter_dir, manifest, gguf)
     (run_dir / "registered.json").write_text(json.dumps({"version": adapter.version}))
+    _note_trained_feedback(settings, run_dir, adapter.version)
     return adapter
+
+
+def _note_trained_feedback(settings: Settings, run_dir: Path, version: str) -> None:
+    """Reviewed chat feedback in this run's data records the adapter it went into (an
+    erasure then knows which adapters' data cards to annotate)."""
+    from ..runtime import Runtime
+    from .candidates import Candidates, trained_candidates
+
+    rows = [json.loads(line) for part in ("train", "validation")
+            for line in (run_dir / "data" / f"{part}.jsonl").read_text().splitlines()]
+    ids = trained_candidates(rows)
+    if ids:
+        with Runtime(settings) as rt:
+            Candidates(rt.db, settings.domain.name).mark_trained(ids, version)

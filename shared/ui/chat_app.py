@@ -119,6 +119,23 @@ def build_app(engine: ChatEngine):
             return "Thanks: feedback recorded."
 
         chatbot.like(on_like, [message_ids], [status])
+        with gr.Accordion("Correct the last answer", open=False):
+            correction = gr.Textbox(placeholder="What the answer should have said…", show_label=False,
+                                    elem_id="correction", lines=3)
+            submit_correction = gr.Button("Submit correction", elem_id="submit-correction")
+
+        def on_correct(text: str, ids: list, request: gr.Request):
+            """Proposes the user's answer as a training example; a reviewer decides."""
+            mid = next((m for m in reversed(ids or []) if m), None)
+            if mid is None:
+                return text, "Ask a question first: a correction applies to the last answer."
+            try:
+                engine.recorder.correct(principal_of(request), mid, text)
+            except USER_ERRORS as e:
+                return text, f"**Error:** {e}"
+            return "", "Thanks: your correction was sent for review."
+
+        submit_correction.click(on_correct, [correction, message_ids], [correction, status], api_name=False)
         new.click(lambda: (None, [], [], "<div id='sources-empty'>New conversation.</div>", ""),
                   None, [conversation, chatbot, message_ids, sources, status], api_name=False)
 
@@ -135,9 +152,15 @@ def build_app(engine: ChatEngine):
             engine.recorder.feedback(principal_of(request), message_id, int(rating))
             return "recorded"
 
+        def correct(message_id: str, answer: str, request: gr.Request = None) -> str:
+            """Propose a corrected answer to one of your answers, for review before any training."""
+            engine.recorder.correct(principal_of(request), message_id, answer)
+            return "proposed"
+
         app.load(lambda: _footer(engine.gen.describe()), None, footer, api_name=False)
         gr.api(ask, api_name="ask")
         gr.api(feedback, api_name="feedback")
+        gr.api(correct, api_name="correct")
     return app
 
 
