@@ -61,6 +61,8 @@ def test_corrected_answer_is_reviewed_trained_and_erased(db, state_dir, tmp_path
     assert run("review", "medical", "--accept", ids["liked"]).returncode == 0
     again = run("review", "medical", "--reject", ids["liked"])
     assert again.returncode == 2 and "no pending candidate" in again.stderr
+    rec.feedback(who, liked, 1)  # liking it again does not send a reviewed example back to the queue
+    assert ids["liked"] in run("review", "medical", "--status", "accepted").stdout
 
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump({

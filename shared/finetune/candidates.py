@@ -55,8 +55,10 @@ class Candidates:
                 "  u.conversation_id = m.conversation_id AND u.role = 'user' AND u.created_at < m.created_at"
                 "  ORDER BY u.created_at DESC LIMIT 1) q"
                 " WHERE m.id = %(mid)s AND m.role = 'assistant'"
+                # A changed proposal goes back for review; the same one again changes nothing.
                 " ON CONFLICT (message_id, kind) DO UPDATE SET answer = EXCLUDED.answer, status = 'pending',"
-                " reviewed_answer = NULL, reviewer = NULL, reviewed_at = NULL",
+                " reviewed_answer = NULL, reviewer = NULL, reviewed_at = NULL"
+                " WHERE training_candidates.answer IS DISTINCT FROM EXCLUDED.answer",
                 {"domain": self.domain, "kind": kind, "answer": answer, "mid": message_id})
 
     def withdraw(self, principal: str, message_id: str, kind: str) -> None:
