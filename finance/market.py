@@ -51,20 +51,16 @@ class ImportStats:
 
 def _raw_rows(path: Path) -> Iterator[tuple[int, dict]]:
     name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".csv"):
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        try:
-            with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
-                yield from enumerate(csv.DictReader(f), start=2)
-        except UnicodeDecodeError as e:
-            raise MarketDataError(f"{path}: not UTF-8 text ({e.reason})") from None
-    elif name.endswith((".json", ".jsonl")):
-        try:
-            yield from enumerate(read_records(path), start=1)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise MarketDataError(f"{path}: not valid JSON ({e})") from None
-    else:
+    if not name.endswith((".csv", ".json", ".jsonl")):
         raise MarketDataError(f"{path}: a price feed is .csv, .json or .jsonl (optionally .gz)")
+    is_csv = name.endswith(".csv")
+    try:
+        # Line numbers for error messages: a CSV's first record is line 2, under its header.
+        yield from enumerate(read_records(path), start=2 if is_csv else 1)
+    except UnicodeDecodeError as e:
+        raise MarketDataError(f"{path}: not UTF-8 text ({e.reason})" if is_csv else f"{path}: not valid JSON ({e})") from None
+    except json.JSONDecodeError as e:
+        raise MarketDataError(f"{path}: not valid JSON ({e})") from None
 
 
 def _row(raw: dict) -> tuple:

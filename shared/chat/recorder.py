@@ -71,8 +71,8 @@ class Recorder:
         example (reviewed before any training), a dislike withdraws that proposal."""
         if rating not in (-1, 1):
             raise ValueError("rating must be 1 (like) or -1 (dislike)")
-        mid = self._own_answer(principal, message_id)
         with self.db.session(principal) as conn:
+            mid = _own_answer(conn, message_id)
             conn.execute(
                 "INSERT INTO feedback (message_id, rating, comment) VALUES (%s, %s, %s)"
                 " ON CONFLICT (message_id) DO UPDATE SET rating = EXCLUDED.rating, comment = EXCLUDED.comment,"
@@ -87,15 +87,17 @@ class Recorder:
         answer = clean_text(answer or "").strip()
         if not answer:
             raise ValueError("the correction is empty")
-        self.candidates.propose(principal, self._own_answer(principal, message_id), "corrected", answer)
-
-    def _own_answer(self, principal: str, message_id: str) -> uuid.UUID:
         with self.db.session(principal) as conn:
-            owned = conn.execute("SELECT 1 FROM messages WHERE id = %s AND role = 'assistant'",
-                                 (_uuid(message_id),)).fetchone()
-        if owned is None:
-            raise UnknownConversation(f"no answer {message_id} for this user")
-        return _uuid(message_id)
+            mid = _own_answer(conn, message_id)
+        self.candidates.propose(principal, mid, "corrected", answer)
+
+
+def _own_answer(conn, message_id: str) -> uuid.UUID:
+    """The id of an answer the connection's principal can see (row-level security)."""
+    mid = _uuid(message_id)
+    if conn.execute("SELECT 1 FROM messages WHERE id = %s AND role = 'assistant'", (mid,)).fetchone() is None:
+        raise UnknownConversation(f"no answer {message_id} for this user")
+    return mid
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -3,7 +3,6 @@ near) -> scrub PII -> split by group (no group on both sides) -> augment (train 
 with a data card that accounts for every example dropped."""
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import json
@@ -80,14 +79,7 @@ def _rows(src: DataSource, base: Path) -> Iterator[dict]:
         name, _, split = path[3:].partition(":")
         yield from load_dataset(name, split=split or "train")
         return
-    p = (base / path).resolve()
-    if p.suffix == ".csv":
-        if not p.is_file():
-            raise DatasetError(f"{p}: no such file")
-        with open(p, newline="", encoding="utf-8") as f:
-            yield from csv.DictReader(f)
-        return
-    yield from read_records(p)
+    yield from read_records((base / path).resolve())
 
 
 def _source_exists(src: DataSource, base: Path) -> bool:

@@ -4,6 +4,7 @@ file under the state dir and ingested like any other file, so imports get the sa
 incremental hashing, pruning and resume-after-kill as everything else."""
 from __future__ import annotations
 
+import csv
 import gzip
 import importlib
 import json
@@ -21,11 +22,17 @@ class DatasetError(ValueError):
 
 
 def read_records(path: Path) -> Iterator[dict]:
-    """Records of a .jsonl, .jsonl.gz or .json (list) file."""
+    """Records of a .jsonl, .json (list) or .csv (a dict per row, by its header) file,
+    each optionally gzipped."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     opener = gzip.open if path.suffix == ".gz" else open
+    if path.name.lower().removesuffix(".gz").endswith(".csv"):
+        # utf-8-sig: spreadsheets often start a CSV with a byte-order mark.
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            yield from csv.DictReader(f)
+        return
     with opener(path, "rt", encoding="utf-8") as f:
         if path.name.endswith((".json", ".json.gz")):
             data = json.load(f)

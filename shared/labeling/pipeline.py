@@ -15,7 +15,6 @@ Nothing is random: the same pool, gold and spec give the same files.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -91,8 +90,6 @@ def read_pool(path: Path, spec: LabelingSpec, limit: int | None = None) -> list[
         rows: Iterable[Mapping[str, Any]] = spec.pool(path)
     elif path.suffix == ".txt":
         rows = _text_lines(path, spec.text_field)
-    elif path.suffix == ".csv":
-        rows = _csv_rows(path)
     else:
         rows = read_records(path)
     records = []
@@ -112,13 +109,6 @@ def _text_lines(path: Path, text_field: str) -> Iterable[dict]:
         raise DatasetError(f"{path}: no such file")
     with open(path, encoding="utf-8") as f:
         yield from ({text_field: line.strip()} for line in f if line.strip())
-
-
-def _csv_rows(path: Path) -> Iterable[dict]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
-        yield from csv.DictReader(f)
 
 
 def _key(text: str) -> str:
