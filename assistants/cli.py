@@ -15,7 +15,8 @@
   assistants eval bench DOMAIN --out DIR [--modes ...] [--limit N] [--data FILE] [--ci]
                                      benchmarks in base/RAG/fine-tuned/hybrid modes: JSON, tables, plots
   assistants eval history DOMAIN     earlier benchmark runs stored in Postgres
-  assistants users add|list|disable  login accounts for the chat UIs (salted scrypt hashes)
+  assistants users add|list|roles|disable [--role reviewer[:DOMAIN]]
+                                     login accounts for the chat UIs (salted scrypt hashes)
   assistants audit export PRINCIPAL [--out FILE]
                                      everything stored about one principal, as JSON
   assistants audit erase PRINCIPAL --yes [--keep-documents]
@@ -375,7 +376,7 @@ def cmd_users(args) -> int:
         users = Users(rt.db)
         if args.action == "list":
             for u in users.list():
-                print(f"{u.username:20s} {u.display_name or '':30s} {'disabled' if u.disabled else ''}")
+                print(f"{u.username:20s} {u.display_name or '':30s} {','.join(u.roles):20s} {'disabled' if u.disabled else ''}")
             return 0
         if not args.username:
             print("error: a USERNAME is required", file=sys.stderr)
@@ -384,9 +385,13 @@ def cmd_users(args) -> int:
             found = users.disable(args.username)
             print(f"disabled {args.username}" if found else f"no user {args.username}")
             return 0 if found else 1
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
         try:
-            users.add(args.username, password, args.display_name)
+            if args.action == "roles":
+                found = users.set_roles(args.username, args.role or [])
+                print(f"{args.username}: roles {', '.join(args.role or []) or 'none'}" if found else f"no user {args.username}")
+                return 0 if found else 1
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
+            users.add(args.username, password, args.display_name, roles=args.role)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -497,9 +502,12 @@ def parser() -> argparse.ArgumentParser:
         "-n", type=int, default=10, help="how many runs")
 
     us = command("users", cmd_users, "login accounts for the chat UIs", domain=False)
-    us.add_argument("action", choices=["add", "list", "disable"])
+    us.add_argument("action", choices=["add", "list", "roles", "disable"])
     us.add_argument("username", nargs="?")
     us.add_argument("--display-name")
+    us.add_argument("--role", action="append", metavar="ROLE",
+                    help="reviewer (every domain's review page) or reviewer:DOMAIN; repeatable. With add: the "
+                         "account's roles (kept when omitted); with roles: the new set (none when omitted)")
     us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     audit_cli.register(sub)

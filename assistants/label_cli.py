@@ -23,7 +23,8 @@ def cmd_label(args) -> int:
         spec = pipeline.read_spec(spec_path)
         pool = pipeline.read_pool(args.pool, spec, args.limit)
         gold = pipeline.read_gold(args.gold, spec, len(pool), args.gold_fraction) if args.gold else []
-        result = pipeline.label(spec, pool, gold, min_confidence=args.min_confidence, progress=not args.quiet)
+        result = pipeline.label(spec, pool, gold, min_confidence=args.min_confidence, max_per_label=args.max_per_label,
+                                progress=not args.quiet)
     except (DatasetError, LabelingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -43,5 +44,7 @@ def register(sub) -> None:
     lb.add_argument("--gold-fraction", type=float, default=0.01, help="cap on gold labels as a share of the pool (default 0.01)")
     lb.add_argument("--out", type=Path, help="output folder (default: STATE_DIR/labeling/DOMAIN)")
     lb.add_argument("--min-confidence", type=float, default=0.6, help="keep items whose label posterior is at least this")
+    lb.add_argument("--max-per-label", type=int, help="keep at most N weak labels of each label, the most confident "
+                                                      "(balances a skewed pool; gold is always kept)")
     lb.add_argument("--limit", type=int, help="label only the first N texts of the pool")
     lb.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -34,13 +34,14 @@ TABLES = {
 }
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple]:
+def _rows(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[tuple]:
+    """The named columns of each row (blank: None); an ``optional`` column may be absent."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in (reader.fieldnames or []) and c not in optional]
         if missing:
             raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
-        return [tuple((r[c] or "").strip() or None for c in columns) for r in reader]
+        return [tuple((r.get(c) or "").strip() or None for c in columns) for r in reader]
 
 
 def import_books(db, folder: Path) -> dict[str, int]:
@@ -67,11 +68,13 @@ def import_books(db, folder: Path) -> dict[str, int]:
 
 
 def import_users(db, path: Path) -> int:
-    """Logins from CSV (username, display_name, password_hash): hashes only, never passwords."""
-    rows = _rows(Path(path), ("username", "display_name", "password_hash"))
+    """Logins from CSV (username, display_name, password_hash, and optionally roles separated
+    by ';'): hashes only, never passwords. Blank or absent roles keep an account's roles
+    (``assistants users roles`` takes them away)."""
+    rows = _rows(Path(path), ("username", "display_name", "password_hash", "roles"), optional=("roles",))
     users = Users(db)
-    for name, display, stored in rows:
-        users.add(name, display_name=display, password_hash=stored)
+    for name, display, stored, roles in rows:
+        users.add(name, display_name=display, password_hash=stored, roles=roles.split(";") if roles else None)
     return len(rows)
 
 

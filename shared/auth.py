@@ -59,11 +59,22 @@ def _decoy() -> str:
     return hash_password(secrets.token_hex(16))
 
 
+ROLE_RE = re.compile(r"^reviewer(:[a-z0-9_]+)?$")
+"""``reviewer`` reviews every domain's training candidates, ``reviewer:<domain>`` one domain's."""
+
+
+def _check_roles(roles) -> None:
+    bad = [r for r in roles if not ROLE_RE.match(r)]
+    if bad:
+        raise UserError(f"unknown role(s) {', '.join(bad)}: 'reviewer' or 'reviewer:<domain>'")
+
+
 @dataclass
 class User:
     username: str
     display_name: str | None
     disabled: bool
+    roles: list[str]
 
 
 class Users:
@@ -80,18 +91,37 @@ class Users:
         ok = verify_password(password or "", stored or _decoy())
         return ok and stored is not None
 
+    def can_review(self, username: str | None, domain: str) -> bool:
+        """Whether this login may review ``domain``'s training candidates (application role)."""
+        if not username:
+            return False
+        with self.db.session() as conn:
+            (ok,) = conn.execute("SELECT user_has_role(%s, 'reviewer') OR user_has_role(%s, %s)",
+                                 (username, username, f"reviewer:{domain}")).fetchone()
+        return bool(ok)
+
     def add(self, username: str, password: str | None = None, display_name: str | None = None, *,
-            password_hash: str | None = None) -> None:
-        """Create or update an account (owner connection: administration, not a conversation)."""
+            password_hash: str | None = None, roles: list[str] | None = None) -> None:
+        """Create or update an account (owner connection: administration, not a conversation).
+        ``roles`` None keeps an existing account's roles; a list replaces them."""
         if not USERNAME_RE.match(username):
             raise UserError(f"invalid login name {username!r}: lowercase letters, digits, '.', '_' or '-'")
+        _check_roles(roles or ())
         stored = password_hash or hash_password(password or "")
         with self.db.owner_session() as conn:
             conn.execute(
-                "INSERT INTO users (username, password_hash, display_name) VALUES (%s, %s, %s)"
+                "INSERT INTO users (username, password_hash, display_name, roles) VALUES (%s, %s, %s, coalesce(%s::text[], '{}'))"
                 " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
                 " display_name = coalesce(EXCLUDED.display_name, users.display_name), disabled = false,"
-                " updated_at = now()", (username, stored, display_name))
+                " roles = coalesce(%s::text[], users.roles), updated_at = now()",
+                (username, stored, display_name, roles, roles))
+
+    def set_roles(self, username: str, roles: list[str]) -> bool:
+        """Replace an account's roles; False when there is no such account."""
+        _check_roles(roles)
+        with self.db.owner_session() as conn:
+            return conn.execute("UPDATE users SET roles = %s::text[], updated_at = now() WHERE username = %s",
+                                (list(roles), username)).rowcount == 1
 
     def disable(self, username: str) -> bool:
         with self.db.owner_session() as conn:
@@ -101,4 +131,4 @@ class Users:
     def list(self) -> list[User]:
         with self.db.owner_session() as conn:
             return [User(*row) for row in conn.execute(
-                "SELECT username, display_name, disabled FROM users ORDER BY username")]
+                "SELECT username, display_name, disabled, roles FROM users ORDER BY username")]

@@ -90,3 +90,21 @@ def test_corrected_answer_is_reviewed_trained_and_erased(db, state_dir, tmp_path
         assert conn.execute("SELECT count(*) FROM training_candidates WHERE principal = %s", (who,)).fetchone()[0] == 0
     card = AdapterRegistry(state_dir, "medical").get(version).manifest["data_card"]
     assert card["erased_after_training"][-1]["examples"] == 1
+
+
+def test_reviewer_roles_are_checked_in_the_database(db):
+    from shared.auth import UserError, Users
+
+    users, who = Users(db), "rv-" + uuid.uuid4().hex[:8]
+    with pytest.raises(UserError, match="unknown role"):
+        users.add(who, password_hash="scrypt$test", roles=["admin"])
+    users.add(who, password_hash="scrypt$test", roles=["reviewer:medical"])
+    assert users.can_review(who, "medical") and not users.can_review(who, "legal")
+    users.add(who, password_hash="scrypt$test2")  # a new password keeps the roles
+    assert users.can_review(who, "medical")
+    assert run("users", "roles", who, "--role", "reviewer").returncode == 0
+    assert users.can_review(who, "legal")
+    assert f"{who}" in (listed := run("users", "list").stdout) and "reviewer" in listed.split(who)[1].splitlines()[0]
+    users.disable(who)
+    assert not users.can_review(who, "legal") and not users.can_review(None, "legal")
+    assert run("users", "roles", "nobody-" + who).returncode == 1

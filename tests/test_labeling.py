@@ -89,6 +89,52 @@ def test_vote_matrix_from_the_yaml_spec():
     assert lset.apply([]).shape == (0, 5)
 
 
+def _as_examples(text, label, record):
+    return [{"question": text, "answer": label, "group": "g"}]
+
+
+def test_gold_labels_win_over_the_votes_and_are_always_kept():
+    from shared.labeling.pipeline import LabelingSpec, label
+
+    spec = LabelingSpec(load_labeling_set(yaml.safe_load(SPEC_YAML), embed=fake_embed), _as_examples)
+    pool = [{"text": t} for t in TEXTS]
+    # "I want a refund!" is voted complaint; gold says question. "nonrefundable fees" gets
+    # no vote; gold says other. A gold text outside the pool joins it.
+    gold = [("I want a refund!", 1), ("nonrefundable fees", 2), ("where is my parcel", 1)]
+    result = label(spec, pool, gold, progress=False)
+    by_text = {item["text"]: item for item in result.items}
+    assert by_text["I want a refund!"] | {"votes": None} == {
+        "text": "I want a refund!", "label": "question", "source": "gold", "confidence": 1.0, "votes": None,
+        "weak_label": "complaint"}
+    assert by_text["nonrefundable fees"]["label"] == "other" and by_text["nonrefundable fees"]["weak_label"] is None
+    assert by_text["where is my parcel"]["source"] == "gold"
+    assert by_text["is this a scam?"]["source"] == "weak"
+    assert "buy now" not in by_text  # nobody voted, no gold
+    assert result.card["kept_gold"] == 3 and result.card["gold_added_to_pool"] == 1
+    assert result.card["dropped"]["abstained"] == 1
+    assert {(r["question"], r["answer"]) for r in result.training} >= {("I want a refund!", "question"),
+                                                                      ("nonrefundable fees", "other")}
+
+
+def test_label_cap_keeps_the_most_confident_of_each_label():
+    from shared.labeling.pipeline import LabelingSpec, label
+
+    spec = LabelingSpec(load_labeling_set(yaml.safe_load(SPEC_YAML), embed=fake_embed), _as_examples)
+    pool = [{"text": t} for t in ["refund please", "a refund!", "refund now!", "really?", "why?", "I want a REFUND!"]]
+    every = label(spec, pool, progress=False)
+    capped = label(spec, pool, [("why?", 1)], max_per_label=1, progress=False)
+    per_label = {}
+    for item in capped.items:
+        if item["source"] == "weak":
+            per_label.setdefault(item["label"], []).append(item)
+    assert {name: len(items) for name, items in per_label.items()} == {"complaint": 1, "question": 1}
+    best = max((i for i in every.items if i["label"] == "complaint"), key=lambda i: i["confidence"])
+    assert per_label["complaint"][0]["confidence"] == best["confidence"]
+    assert capped.card["kept_gold"] == 1 and capped.card["max_per_label"] == 1
+    assert capped.card["kept"] + sum(capped.card["dropped"].values()) == len(pool)
+    assert capped.card["dropped"]["over_label_cap"] == every.card["kept"] - 1 - 2
+
+
 def test_similarity_embeds_prototypes_once_and_texts_in_one_batch():
     calls = []
 

@@ -141,6 +141,48 @@ def test_browser_portfolio_figures_with_as_of_and_staleness(finance_url):
         page.screenshot(path=str(ARTIFACTS / "finance-portfolio.png"), full_page=True)
 
 
+@requires_chromium
+def test_review_page_is_for_reviewers_only(finance_url, db):
+    from gradio_client import Client
+    from playwright.sync_api import expect
+
+    client, tag = Client(finance_url, verbose=False, auth=LOGIN), uuid.uuid4().hex[:6]
+    proposals = {}
+    for question in ("How large should an emergency fund be?", "What is a Roth IRA?"):
+        turn = client.predict(question, None, api_name="/ask")
+        proposals[question] = (turn["message_id"], f"A corrected answer to {question} ({tag})")
+        client.predict(turn["message_id"], proposals[question][1], api_name="/correct")
+    (first_id, first), (second_id, second) = proposals.values()
+    edited = second.replace("A corrected", "An edited")
+    with chromium_page("finance-review-failure.png") as page:
+        sign_in(page, finance_url + "/review")  # alice: a user, not a reviewer
+        expect(page.locator("#review-status")).to_contain_text("alice is not a reviewer of finance", timeout=30_000)
+        expect(page.get_by_text(tag)).to_have_count(0)
+        page.goto(finance_url + "/logout")
+        sign_in(page, finance_url + "/review", "rita", "rita-demo-pass")  # a demo reviewer
+        expect(page.locator("#review-status")).to_contain_text("pending candidate(s)", timeout=30_000)
+
+        def choose(question: str, proposed: str) -> None:
+            page.click("#review-pick input")
+            page.get_by_role("option", name=f"corrected · {question}").last.click()
+            expect(page.locator("#review-candidate")).to_contain_text(f"user: {question}", timeout=30_000)
+            expect(page.locator("#review-answer textarea")).to_have_value(proposed)
+
+        choose("What is a Roth IRA?", second)
+        expect(page.locator("#review-candidate")).to_contain_text("by alice")
+        page.fill("#review-answer textarea", edited)
+        page.click("#review-accept")
+        expect(page.locator("#review-status")).to_contain_text("Accepted", timeout=30_000)
+        choose("How large should an emergency fund be?", first)
+        page.click("#review-reject")
+        expect(page.locator("#review-status")).to_contain_text("Rejected", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "finance-review.png"), full_page=True)
+    with db._admin() as conn:
+        decided = dict(conn.execute("SELECT message_id::text, (status, reviewer, reviewed_answer) FROM training_candidates"
+                                    " WHERE message_id = ANY(%s::uuid[])", ([first_id, second_id],)).fetchall())
+    assert decided == {first_id: ("rejected", "rita", None), second_id: ("accepted", "rita", edited)}
+
+
 def test_gradio_client_api(finance_url, db):
     from gradio_client import Client
 

@@ -79,6 +79,14 @@ class Candidates:
                 " WHERE c.domain = %s AND c.status = %s ORDER BY c.created_at", (self.domain, status)).fetchall()
         return [Candidate(**r) for r in rows]
 
+    def conversation(self, candidate_id: str) -> list[tuple[str, str]]:
+        """(role, text) of the candidate's conversation up to the answer it proposes."""
+        with self.db.owner_session() as conn:
+            return conn.execute(
+                "SELECT m.role, m.content FROM training_candidates c JOIN messages a ON a.id = c.message_id"
+                " JOIN messages m ON m.conversation_id = a.conversation_id AND m.created_at <= a.created_at"
+                " WHERE c.id::text = %s AND c.domain = %s ORDER BY m.created_at", (candidate_id, self.domain)).fetchall()
+
     def review(self, candidate_id: str, reviewer: str, accept: bool, answer: str | None = None) -> None:
         with self.db.owner_session() as conn:
             done = conn.execute(

@@ -135,13 +135,21 @@ class AccuracyWeighted(_LabelModel):
     soft label, each function's table of P(abstain or vote v | true label k) is its
     soft-label-weighted counts (``smoothing`` added to every cell, so no outcome is ever
     impossible), and the soft labels are the posterior under those. Stops when no table
-    entry moves by ``tol`` or after ``max_iter`` rounds. Fit on the whole unlabeled pool,
-    items nobody voted on included: leaving them out would keep only items "somebody
-    voted on", and on those the functions' abstentions are no longer independent."""
+    entry moves by ``tol`` or after ``max_iter`` rounds.
+
+    What to fit on: where the functions cover most of the pool, all of it (an item nobody
+    voted on still tells each function's abstention rate). Where most items get no vote at
+    all (contract passages: most say nothing any rule knows), fit on the voted items: that
+    silent mass would make one label's abstentions look certain, and EM pulls every item
+    into that label. ``shared.labeling.pipeline`` does the latter.
+
+    ``smoothing`` is small because the tables are large: K × (K + 1) cells a function, and
+    a pseudo-count of 1 each, over a dozen labels with a few dozen items each, outweighs
+    the evidence and collapses every item into the largest label (seen on CUAD passages)."""
 
     max_iter: int = 200
     tol: float = 1e-5
-    smoothing: float = 1.0
+    smoothing: float = 0.01
     _tables: np.ndarray | None = field(default=None, init=False, repr=False)  # m × K × (K+1); column 0 is abstain
     _prior: np.ndarray | None = field(default=None, init=False, repr=False)
 

@@ -21,6 +21,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,6 @@ Examples = Callable[[str, str, Mapping[str, Any]], Iterable[Mapping[str, Any]]]
 PIPELINE_KEYS = ("examples", "text_field", "pool")
 CHUNK = 256
 """Texts voted on at a time: the progress bar's step."""
-SMOOTHING = 0.01
-"""``AccuracyWeighted``'s pseudo-count a table cell. Its default, 1, spread over K + 1
-outcomes of a dozen labels with a few dozen items each, outweighs the evidence and
-collapses every item into the largest label (seen on CUAD passages and the samples)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,17 @@ def read_spec(path: Path, *, embed: Embed | None = None) -> LabelingSpec:
                             text_field, _reference("pool", hooks, "pool") if "pool" in hooks else None)
     except LabelingError as e:
         raise LabelingError(f"{path.name}: {e}") from None
+
+
+@cache
+def spec_labels(path: Path) -> tuple[str, ...]:
+    """The label names of a labeling spec, for a domain's hooks: a prompt that offers
+    exactly the labels the spec trains, a gold reader that maps to them."""
+    try:
+        labels = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["labels"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError) as e:
+        raise LabelingError(f"{path}: no labels ({e})") from None
+    return tuple(labels)
 
 
 def read_pool(path: Path, spec: LabelingSpec, limit: int | None = None) -> list[dict]:
@@ -151,10 +159,14 @@ class Labeled:
 
 
 def label(spec: LabelingSpec, pool: list[dict], gold: list[tuple[str, int]] = (), *,
-          min_confidence: float = 0.6, progress: bool = True) -> Labeled:
+          min_confidence: float = 0.6, max_per_label: int | None = None, progress: bool = True) -> Labeled:
     """Vote on the pool, fit the label models, keep the items ``AccuracyWeighted`` labels
     with a posterior of at least ``min_confidence``, and map them to training records.
-    Gold items are matched to pool items by text; a gold text not in the pool joins it."""
+    Gold items are matched to pool items by text (a gold text not in the pool joins it) and
+    always kept, with their gold label. ``max_per_label`` keeps at most that many weak items
+    of each label, the most confident first: a pool's labels are as skewed as the texts
+    (most contract passages are ``none``), and a model trained on the skew learns the
+    majority answer."""
     pool = list(pool)
     pool_size = len(pool)
     index = {_key(r[spec.text_field]): i for i, r in enumerate(pool)}
@@ -176,20 +188,27 @@ def label(spec: LabelingSpec, pool: list[dict], gold: list[tuple[str, int]] = ()
     # Fitted on the items some function voted on: in a real pool (contract passages) most
     # items get no vote, and that mass makes one class's abstentions look certain, so EM
     # pulls every item into it. The abstained items are dropped below anyway.
-    aw, mv = AccuracyWeighted(k, smoothing=SMOOTHING).fit(L[~abstained]), MajorityVote(k).fit(L)
+    aw, mv = AccuracyWeighted(k).fit(L[~abstained]), MajorityVote(k).fit(L)
     proba, predicted = aw.predict_proba(L), aw.predict(L)
     confidence = proba.max(axis=1)
-    kept = ~abstained & (confidence >= min_confidence)
+    is_gold = gold_labels != ABSTAIN
+    # A person's label beats the functions': gold items are always kept, labeled as given
+    # (the label model never sees gold, so its accuracy on gold stays an honest estimate).
+    confident = ~abstained & ~is_gold & (confidence >= min_confidence)
+    capped = _over_cap(predicted, confidence, texts, confident, max_per_label)
+    kept = is_gold | (confident & ~capped)
 
     out = Labeled()
     for i in np.flatnonzero(kept):
-        name = lset.labels[predicted[i]]
-        item = {"text": texts[i], "label": name, "confidence": round(float(confidence[i]), 4),
+        weak = None if abstained[i] else lset.labels[predicted[i]]
+        name = lset.labels[gold_labels[i]] if is_gold[i] else weak
+        item = {"text": texts[i], "label": name, "source": "gold" if is_gold[i] else "weak",
+                "confidence": 1.0 if is_gold[i] else round(float(confidence[i]), 4),
                 "votes": {fn: lset.labels[v] for fn, v in zip(lset.names, L[i]) if v != ABSTAIN}}
-        if gold_labels[i] != ABSTAIN:
-            item["gold"] = lset.labels[gold_labels[i]]
+        if is_gold[i]:
+            item["weak_label"] = weak
         out.items.append(item)
-        out.training += _training(spec.examples(texts[i], name, pool[i]), texts[i])
+        out.training += _training(spec.examples(texts[i], name, pool[i]), texts[i], item["source"])
 
     has_gold = gold_labels if gold else None
     functions = lf_summary(L, has_gold, lset.names)
@@ -199,22 +218,39 @@ def label(spec: LabelingSpec, pool: list[dict], gold: list[tuple[str, int]] = ()
     out.card = {
         "labels": lset.labels, "pool_size": pool_size, "gold_size": len(gold),
         "gold_fraction": len(gold) / pool_size, "gold_added_to_pool": len(pool) - pool_size,
-        "min_confidence": min_confidence, "smoothing": SMOOTHING, "functions": functions,
+        "min_confidence": min_confidence, "max_per_label": max_per_label, "smoothing": aw.smoothing,
+        "functions": functions,
         "models": label_model_report(L, {"accuracy_weighted": aw, "majority_vote": mv}, has_gold),
         "label_distribution": {name: distribution.get(name, 0) for name in lset.labels},
-        "kept": len(out.items), "dropped": {"abstained": int(abstained.sum()),
-                                            "low_confidence": int((~abstained & ~kept).sum())},
+        "kept": len(out.items), "kept_gold": int(is_gold.sum()),
+        "dropped": {"abstained": int((abstained & ~is_gold).sum()),
+                    "low_confidence": int((~abstained & ~is_gold & ~confident).sum()), "over_label_cap": int(capped.sum())},
         "training_examples": len(out.training)}
     return out
 
 
-def _training(records: Iterable[Mapping[str, Any]], text: str) -> list[dict]:
+def _over_cap(predicted: np.ndarray, confidence: np.ndarray, texts: list[str], candidates: np.ndarray,
+              cap: int | None) -> np.ndarray:
+    """The candidates past the ``cap`` most confident of their label (ties: by text hash,
+    so reruns agree)."""
+    over = np.zeros(len(texts), dtype=bool)
+    if cap is None:
+        return over
+    for y in np.unique(predicted[candidates]):
+        members = np.flatnonzero(candidates & (predicted == y))
+        ranked = sorted(members, key=lambda i: (-confidence[i], text_hash(texts[i])))
+        over[ranked[cap:]] = True
+    return over
+
+
+def _training(records: Iterable[Mapping[str, Any]], text: str, source: str) -> list[dict]:
     rows = []
     for r in records:
         if not all(isinstance(r.get(key), str) and r[key].strip() for key in ("question", "answer", "group")):
             raise LabelingError(f"the examples hook must give question, answer and group strings, got {r!r} "
                                 f"for {text[:60]!r}")
-        rows.append({"question": r["question"], "answer": r["answer"], "group": r["group"]})
+        # source: "gold" or "weak", so a run can train on either alone
+        rows.append({"question": r["question"], "answer": r["answer"], "group": r["group"], "source": source})
     return rows
 
 
@@ -244,9 +280,11 @@ def card_markdown(card: Mapping[str, Any], title: str) -> str:
              f"Pool: {c['pool_size']} texts. Gold: {c['gold_size']} labels ({c['gold_fraction']:.2%} of the pool"
              + (f"; {c['gold_added_to_pool']} not in the pool were added to it" if c["gold_added_to_pool"] else "")
              + ").",
-             f"Kept: {c['kept']} items with a label-model posterior >= {c['min_confidence']}; dropped "
-             f"{c['dropped']['abstained']} no function voted on (abstained) and {c['dropped']['low_confidence']} "
-             f"as low-confidence. Training examples: {c['training_examples']}.", "",
+             f"Kept: {c['kept']} items: the {c['kept_gold']} gold ones with their gold label, the others with a "
+             f"label-model posterior >= {c['min_confidence']}; dropped "
+             f"{c['dropped']['abstained']} no function voted on (abstained), {c['dropped']['low_confidence']} "
+             f"as low-confidence and {c['dropped']['over_label_cap']} past the cap of {c['max_per_label']} a label. "
+             f"Training examples: {c['training_examples']}.", "",
              "## Labeling functions", "",
              "Coverage, overlap and conflict are shares of all items; accuracy is on gold items, "
              "estimated_accuracy what the label model learned without gold.", "",
@@ -260,6 +298,7 @@ def summary(card: Mapping[str, Any]) -> str:
     """One line: pool, gold, what was kept and dropped, how many labels were used."""
     used = sum(n > 0 for n in card["label_distribution"].values())
     return (f"labeled {card['kept']} of {card['pool_size']} texts (abstained {card['dropped']['abstained']}, "
-            f"low confidence {card['dropped']['low_confidence']}); gold {card['gold_size']} "
+            f"low confidence {card['dropped']['low_confidence']}, over the label cap {card['dropped']['over_label_cap']}); "
+            f"gold {card['gold_size']} "
             f"({card['gold_fraction']:.2%}); {used}/{len(card['labels'])} labels used; "
             f"{card['training_examples']} training examples")

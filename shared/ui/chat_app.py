@@ -13,6 +13,7 @@ from ..chat import ChatEngine, UnknownConversation
 from ..db import DatabaseUnavailable
 from ..generation import GenerationError
 from .render import sources_panel
+from .review_page import add_review_page
 
 log = logging.getLogger(__name__)
 # Errors a user can act on are shown as they are; anything else is logged and summarised.
@@ -161,6 +162,7 @@ def build_app(engine: ChatEngine):
         gr.api(ask, api_name="ask")
         gr.api(feedback, api_name="feedback")
         gr.api(correct, api_name="correct")
+    add_review_page(app, engine)
     return app
 
 

@@ -55,8 +55,10 @@ def create_server(engine: ChatEngine):
     # Gradio refuses far larger files before storing them; up to twice the limit they reach
     # the upload check, whose message names the limit.
     cap = int(settings.analysis.max_upload_mb * 2e6)
+    # ssr_mode off: Gradio cannot render a multi-page app (the chat and /review) server-side
+    # when mounted on FastAPI, and would say so at every start.
     api = gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
-                              max_file_size=cap, auth_message=f"Sign in to the {settings.domain.title}.")
+                              max_file_size=cap, auth_message=f"Sign in to the {settings.domain.title}.", ssr_mode=False)
     if sessions is not None:
         gradio_app = next(r.app for r in api.routes if isinstance(r, Mount))
         gradio_app.tokens = sessions
