@@ -41,7 +41,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -59,6 +58,7 @@ STATE = ROOT / "var" / "bench" / "weak_labels"
 os.environ["ASSISTANTS_STATE_DIR"] = str(STATE / "state")
 
 from benchmarks.common import DATA, medquad, need_data  # noqa: E402
+from shared.text import words_only  # noqa: E402
 
 EVAL_FOCUS_SHARE = 0.1
 """Share of MedQuAD foci (diseases) held out for the medical evaluation."""
@@ -66,10 +66,6 @@ EVAL_FOCUS_SHARE = 0.1
 
 def _rank(*parts: str) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 @dataclass
@@ -108,14 +104,14 @@ def legal_items(task: Task, trained: list[str], per_class: int) -> list[Item]:
     from shared.analysis.judge import judge_prompt
     from shared.ingest.importers import read_records
 
-    seen = "\n".join(_norm(t) for t in trained)
+    seen = "\n".join(words_only(t) for t in trained)
     questions = {c.id: c.question for c in Checklist.load(CHECKLIST).categories}
     items = []
     for label in sorted({r["truth"] for r in task.pool} - {"none"}):
         rows = sorted(read_records(DATA / "legal" / "legalbench_dev" / f"cuad_{label}.jsonl"),
                       key=lambda r: _rank("eval", r["id"]))
         for answer in task.choices:
-            fresh = [r for r in rows if r["label"] == answer and _norm(r["text"]) not in seen]
+            fresh = [r for r in rows if r["label"] == answer and words_only(r["text"]) not in seen]
             items += [Item(judge_prompt(r["text"], questions[label]), answer, label) for r in fresh[:per_class]]
     return items
 
@@ -139,10 +135,10 @@ def medical_task(args) -> Task:
 def medical_items(task: Task, trained: list[str], per_class: int) -> list[Item]:
     from medical.labeling import examples
 
-    seen = {_norm(t) for t in trained}
+    seen = {words_only(t) for t in trained}
     by_type = defaultdict(list)
     for r in sorted(task.held_out, key=lambda r: _rank("eval", r["id"])):
-        if _norm(r["question"]) not in seen and len(by_type[r["question_type"]]) < per_class:
+        if words_only(r["question"]) not in seen and len(by_type[r["question_type"]]) < per_class:
             prompt = next(iter(examples(r["question"], r["question_type"], r)))["question"]
             by_type[r["question_type"]].append(Item(prompt, r["question_type"], r["question_type"]))
     return [item for rows in by_type.values() for item in rows]

@@ -5,7 +5,6 @@ benchmark hold-out (``legal.cuad.is_holdout``)."""
 from __future__ import annotations
 
 import hashlib
-import re
 from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +13,7 @@ from shared.analysis import Checklist
 from shared.analysis.judge import judge_prompt
 from shared.analysis.segments import split as segments
 from shared.ingest.importers import read_records
+from shared.text import words_only
 
 from .cuad import clauses, contracts, holdout_contracts, is_holdout, locate
 
@@ -30,11 +30,6 @@ PRIVACY_RATE = 20
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()
-
-
-def normalise(text: str) -> str:
-    """Lower-case words only, so containment ignores case, punctuation and line breaks."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _squash(text: str) -> str:
@@ -54,13 +49,13 @@ def _example(question: str, answer: str, group: str) -> dict:
 
 def holdout_text(cuad_dir: Path) -> str:
     """The hold-out contracts, normalised and joined, to test text against."""
-    return "\n".join(normalise(c["text"]) for c in holdout_contracts(cuad_dir))
+    return "\n".join(words_only(c["text"]) for c in holdout_contracts(cuad_dir))
 
 
 def _unseen(text: str, holdout: str) -> bool:
     """Not empty, and not in a hold-out contract: boilerplate shared with one (a governing
     law sentence, a signature block) would let the benchmark test on trained text."""
-    norm = normalise(text)
+    norm = words_only(text)
     return bool(norm) and norm not in holdout
 
 
@@ -101,7 +96,7 @@ def legalbench_examples(path: Path) -> Iterator[dict]:
     tasks = [read_records(f) for f in sorted(Path(path).glob("cuad_*.jsonl"))]
     for row in (r for turn in zip_longest(*tasks) for r in turn if r):
         if _unseen(row["text"], holdout):
-            yield _example(judge_prompt(row["text"], row["question"]), row["label"], _hash(normalise(row["text"]))[:16])
+            yield _example(judge_prompt(row["text"], row["question"]), row["label"], _hash(words_only(row["text"]))[:16])
 
 
 def privacy_examples(path: Path) -> Iterator[dict]:
@@ -110,4 +105,4 @@ def privacy_examples(path: Path) -> Iterator[dict]:
         if int(_hash(row["id"])[:8], 16) % PRIVACY_RATE == 0:
             question = f"Does this clause answer the question: {_squash(row['question']).rstrip('?')}?"
             answer = "Yes" if row["answer"] == "True" else "No"
-            yield _example(judge_prompt(row["context"], question), answer, _hash(normalise(row["context"]))[:16])
+            yield _example(judge_prompt(row["context"], question), answer, _hash(words_only(row["context"]))[:16])

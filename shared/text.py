@@ -10,6 +10,12 @@ LINE_BREAKS = re.compile(r"\r\n?|[\f\v]")
 CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def words_only(text: str) -> str:
+    """Lower-case words (letters and digits) one space apart: texts compared whatever their
+    case, punctuation and line breaks (de-duplication, hold-out and contamination checks)."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def clean_text(text: str) -> str:
     """``text`` with line breaks as "\\n" and without control characters (tab and newline
     stay) or lone surrogates."""

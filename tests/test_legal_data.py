@@ -15,7 +15,7 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from assistants.domains import domain_dir, settings_for
 from legal.cuad import contracts, is_holdout, locate, parse_date, parse_parties, title_case
 from legal.importers import case_law, cuad
-from legal.training import cuad_examples, holdout_text, legalbench_examples, normalise
+from legal.training import cuad_examples, holdout_text, legalbench_examples
 from shared.analysis import Checklist
 from shared.analysis.analyzer import JUDGE_SYSTEM
 from shared.analysis.judge import judge_prompt
@@ -24,6 +24,7 @@ from shared.finetune.config import DataSource
 from shared.finetune.data import load, prepare
 from shared.ingest.importers import DatasetError
 from shared.runtime import Runtime
+from shared.text import words_only
 
 from .conftest import SHARED_DATA, requires_shared_data
 
@@ -180,6 +181,6 @@ def test_training_data_splits_by_contract_and_holds_no_holdout_text():
         m = JUDGE.match(user)
         if m:
             assert answer in ("Yes", "No") and user == judge_prompt(m["span"], m["question"])
-            assert normalise(m["span"]) not in holdout, m["span"][:80]
+            assert words_only(m["span"]) not in holdout, m["span"][:80]
         elif user.startswith("Excerpt: "):
-            assert normalise(answer) not in holdout
+            assert words_only(answer) not in holdout

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ingest.importers import DatasetError, read_records, resolve
 from ..pii import scrub
+from ..text import words_only
 from .config import DataArgs, DataSource
 
 
@@ -122,12 +123,8 @@ _PERMS = 64
 _BANDS = 16
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
 def minhash(text: str, rng: np.random.Generator | None = None) -> np.ndarray:
-    words = _norm(text).split()
+    words = words_only(text).split()
     shingles = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
     x = np.array([zlib.crc32(s.encode()) for s in shingles], dtype=np.uint64)
     a, b = _COEF
@@ -146,7 +143,7 @@ def dedupe(examples: list[Example], threshold: float, card: DataCard) -> list[Ex
     kept: list[Example] = []
     rows = _PERMS // _BANDS
     for ex in examples:
-        key = hashlib.sha1(_norm(ex.question + " || " + ex.answer).encode()).hexdigest()
+        key = hashlib.sha1(words_only(ex.question + " || " + ex.answer).encode()).hexdigest()
         if key in seen:
             card.drop("exact duplicate", ex)
             continue

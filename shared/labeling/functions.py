@@ -210,17 +210,26 @@ def load_labeling_set(spec: Mapping[str, Any], *, embed: Embed | None = None) ->
     return LabelingSet(list(labels), [_build(entry, n, index, embed) for n, entry in enumerate(entries, start=1)])
 
 
-def read_labeling_set(path: Path, *, embed: Embed | None = None) -> LabelingSet:
-    """``load_labeling_set`` on a YAML file; a file that is not YAML is a ``LabelingError``."""
+def read_spec_file(path: Path) -> dict:
+    """A labeling spec file's mapping; a file that is not YAML, or not a mapping, is a
+    ``LabelingError`` naming it."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise LabelingError(f"{path}: {e}") from None
+    if not isinstance(spec, dict):
+        raise LabelingError(f"{path.name}: a labeling spec is a mapping")
+    return spec
+
+
+def read_labeling_set(path: Path, *, embed: Embed | None = None) -> LabelingSet:
+    """``load_labeling_set`` on a YAML file."""
+    spec = read_spec_file(path)
     try:
         return load_labeling_set(spec, embed=embed)
     except LabelingError as e:
-        raise LabelingError(f"{path.name}: {e}") from None
+        raise LabelingError(f"{Path(path).name}: {e}") from None
 
 
 def _build(entry: Any, n: int, index: dict[str, int], embed: Embed | None) -> LabelingFunction:

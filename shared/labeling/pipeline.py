@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from ..ingest.importers import DatasetError, read_records
 from .analysis import label_model_report, lf_summary, to_markdown
-from .functions import ABSTAIN, Embed, LabelingError, LabelingSet, _reference, load_labeling_set
+from .functions import ABSTAIN, Embed, LabelingError, LabelingSet, _reference, load_labeling_set, read_spec_file
 from .model import AccuracyWeighted, MajorityVote
 
 Examples = Callable[[str, str, Mapping[str, Any]], Iterable[Mapping[str, Any]]]
@@ -57,12 +56,7 @@ def read_spec(path: Path, *, embed: Embed | None = None) -> LabelingSpec:
     """A domain's ``labeling.yaml``: the pipeline's keys are taken off here and the rest
     goes to ``load_labeling_set``, which stays strict about anything unknown."""
     path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise LabelingError(f"{path}: {e}") from None
-    if not isinstance(spec, dict):
-        raise LabelingError(f"{path.name}: a labeling spec is a mapping")
+    spec = read_spec_file(path)
     hooks = {key: spec.pop(key) for key in PIPELINE_KEYS if key in spec}
     try:
         if "examples" not in hooks:
@@ -80,10 +74,9 @@ def read_spec(path: Path, *, embed: Embed | None = None) -> LabelingSpec:
 def spec_labels(path: Path) -> tuple[str, ...]:
     """The label names of a labeling spec, for a domain's hooks: a prompt that offers
     exactly the labels the spec trains, a gold reader that maps to them."""
-    try:
-        labels = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["labels"]
-    except (OSError, yaml.YAMLError, TypeError, KeyError) as e:
-        raise LabelingError(f"{path}: no labels ({e})") from None
+    labels = read_spec_file(path).get("labels")
+    if not isinstance(labels, list):
+        raise LabelingError(f"{path}: no list of labels")
     return tuple(labels)
 
 
