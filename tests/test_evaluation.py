@@ -65,9 +65,9 @@ def _turn(answer: str, rules=(), citations=(), tokens: int = 10, disclaimer: str
 
 
 def test_expectations_pass_when_met():
-    expect = Expect(contains=["emergency"], not_contains=["mg"], regex=[r"\b911\b"], escalates="heart-attack",
+    expect = Expect(contains=["emergency"], not_contains=["mg"], regex=[r"\b911\b"], escalates="cardiac",
                     refuses=False, clarifies=False, disclaimer=True, cites=["chest"], latency_ratio=2)
-    turn = _turn("Call emergency services (911).", rules=["heart-attack"], citations=[("samples/chest.md", "Chest pain")])
+    turn = _turn("Call emergency services (911).", rules=["cardiac"], citations=[("samples/chest.md", "Chest pain")])
     assert check(expect, turn, wall_ms=350, ctx=_context()) == []
     assert check(Expect(latency_ratio=1), {**turn, "usage": {}}, wall_ms=9e9, ctx=_context()) == [], \
         "a rule's answer never reached the model: no latency to hold it to"

@@ -18,22 +18,22 @@ from .servers import free_port
 RULES = SafetyRules.for_settings(settings_for("medical"))
 
 RED_FLAGS = [
-    ("I have crushing chest pain and I'm short of breath", "heart-attack"),
-    ("My dad has chest pressure spreading to his left arm and he is sweating", "heart-attack"),
-    ("sudden chest tightness", "chest-pain"),
+    ("I have crushing chest pain and I'm short of breath", "cardiac"),
+    ("My dad has chest pressure spreading to his left arm and he is sweating", "cardiac"),
+    ("sudden chest tightness", "cardiac"),
     ("My mother's face is drooping on one side and her speech is slurred", "stroke"),
     ("I suddenly feel weak on the left side of my body", "stroke"),
     ("I can't breathe properly and my lips are turning blue", "breathing"),
     ("After eating peanuts my throat is swelling up", "anaphylaxis"),
     ("I think I'm having anaphylaxis", "anaphylaxis"),
-    ("I cut my hand and the bleeding won't stop", "severe-bleeding"),
-    ("I have been vomiting blood this morning", "severe-bleeding"),
+    ("I cut my hand and the bleeding won't stop", "severe_bleeding"),
+    ("I have been vomiting blood this morning", "gi_bleeding"),
     ("I keep having suicidal thoughts", "suicide"),
     ("I want to end my life", "suicide"),
-    ("This is the worst headache of my life and it came on suddenly", "thunderclap-headache"),
-    ("I have a headache, a fever and a stiff neck", "thunderclap-headache"),
-    ("My friend took an overdose of sleeping pills", "unresponsive"),
-    ("My son swallowed bleach", "unresponsive"),
+    ("This is the worst headache of my life and it came on suddenly", "thunderclap"),
+    ("I have a headache, a fever and a stiff neck", "thunderclap"),
+    ("My friend took an overdose of sleeping pills", "poisoning"),
+    ("My son swallowed bleach", "poisoning"),
 ]
 
 BENIGN = [
@@ -94,7 +94,7 @@ def test_medicine_questions_are_answered(text):
 def test_red_flag_told_in_two_messages_escalates_when_completed():
     history = [{"role": "user", "content": "I've had chest pain for an hour"},
                {"role": "assistant", "content": "..."}]
-    assert escalations("now I'm also short of breath and sweating", history) == ["heart-attack"]
+    assert escalations("now I'm also short of breath and sweating", history)[0] == "cardiac"
     # The completed red flag is not re-announced on every later, unrelated message.
     later = history + [{"role": "user", "content": "now I'm also short of breath and sweating"},
                        {"role": "assistant", "content": "..."}]
@@ -111,7 +111,7 @@ def test_clarifying_question_once_per_conversation():
 
 def test_an_emergency_is_not_answered_with_a_question():
     verdict = RULES.check("chest pain, can't breathe")
-    assert verdict.final is None and "heart-attack" in [r.id for r in verdict.escalations]
+    assert verdict.final is None and "cardiac" in [r.id for r in verdict.escalations]
 
 
 def test_a_bad_rule_file_names_the_rule(tmp_path):
@@ -151,7 +151,7 @@ def test_emergency_instruction_comes_first_whatever_the_model_says(medical, db):
     assert turn.answer.startswith(first_token) and len(turn.answer) > len(first_token), "the model still answers after it"
     assert turn.disclaimer.startswith("This is not a diagnosis")
     content, usage = _stored(db, turn.message_id)
-    assert content == turn.answer and usage["rules"] == ["heart-attack"]
+    assert content == turn.answer and usage["rules"] == ["cardiac"]
 
 
 def test_declined_and_clarifying_answers_never_reach_the_model(medical, db):

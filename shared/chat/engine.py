@@ -48,7 +48,8 @@ class ChatEngine:
         self.runtime = runtime
         self.settings = runtime.settings
         self._pinned = generator
-        self.rules = SafetyRules.for_settings(self.settings)
+        # Lazily: a domain whose rules have no classifier never loads the embedding model here.
+        self.rules = SafetyRules.for_settings(self.settings, embed=lambda texts: runtime.embedding.embed(texts))
         self.recorder = recorder or Recorder(runtime.db, self.settings.domain.name)
         self.tools = ToolBox.for_runtime(runtime)
 
@@ -129,6 +130,8 @@ class ChatEngine:
             yield ChatEvent("token", text=preface)  # before retrieval or the model can delay it
         timings: dict[str, float] = {}
         usage: dict = {"rules": verdict.fired} if verdict.fired else {}
+        if verdict.layers:
+            usage["triage"] = verdict.layers  # which layer (rules, classifier) found each red flag
         warnings: list[str] = []
         today = date.today()
 

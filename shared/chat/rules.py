@@ -2,38 +2,51 @@
 are checked before the model runs, so their outcome never depends on what the model says.
 
 - ``escalate``: the rule's message comes first (e.g. "call emergency services now"), then
-  the usual answer follows.
+  the usual answer follows. Its ``id`` is a category (``cardiac``, ``poisoning``): several
+  rules may share one, each a different presentation of the same emergency, and the
+  category's message (``messages``) names the right action for it.
 - ``decline``: the message is the whole answer (e.g. no prescription dosing).
 - ``clarify``: a question back when a description is too thin to say anything useful;
   asked at most once per conversation.
 
 A rule fires when every pattern in ``all`` matches somewhere that is not negated ("no
-chest pain", "I don't have a fever") and no pattern in ``unless`` matches."""
+chest pain", "I don't have a fever") and no pattern in ``unless`` matches. Patterns are
+matched against a normalised text (``Normaliser``: contractions spelled out, misspellings
+of the file's ``vocabulary`` corrected) and may name the file's ``terms`` as ``{NAME}``, so
+one clinical concept (what counts as "the chest", as "sweating") is written once.
+
+A file may add a ``classifier`` (``triage.py``): a model over sentence embeddings that
+escalates phrasings no rule names. Both layers run; either one escalates."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..settings import read_model, regexes
+from .spelling import Normaliser
+from .triage import ClassifierSpec, RedFlagClassifier
 
 # A negation cue up to two words before a match, in the same clause.
-_NEGATED = re.compile(r"\b(no|not|never|without|denies|deny|don't|do not|didn't|did not|no longer)\b(\W+\w+){0,2}\W*$", re.I)
-_CLAUSE = re.compile(r"[.;!?]|\bbut\b", re.I)
+_NEGATED = re.compile(r"\b(no|not|without|denies|deny|no longer|nor)\b(\W+\w+){0,2}\W*$", re.I)
+_CLAUSE = re.compile(r"[.;!?]|\bbut\b|\bthough\b|\bnow\b", re.I)
+_TERM = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 
 
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(..., pattern=r"^[a-z0-9_-]+$", description="Stable name, recorded with the answer.")
+    id: str = Field(..., pattern=r"^[a-z0-9_-]+$",
+                    description="Stable name, recorded with the answer; for escalations, the category.")
     kind: Literal["escalate", "decline", "clarify"]
     all: list[str] = Field(..., min_length=1, description="Regexes (case-insensitive) that must all match.")
     unless: list[str] = Field(default_factory=list, description="Regexes that keep the rule quiet.")
     max_words: int | None = Field(None, ge=1, description="Fires only on messages of at most this many words.")
-    message: str = Field(..., min_length=1, description="What the assistant says when the rule fires.")
+    message: str = Field("", description="What the assistant says when the rule fires; an escalation "
+                                         "without one says its category's message.")
 
     _compiles = field_validator("all", "unless")(regexes)
 
@@ -41,7 +54,43 @@ class Rule(BaseModel):
 class RuleFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    terms: dict[str, str] = Field(default_factory=dict, description="Named sub-patterns, used as {NAME} in rules.")
+    vocabulary: list[str] = Field(default_factory=list,
+                                  description="Words whose misspellings are corrected before matching.")
+    messages: dict[str, str] = Field(default_factory=dict, description="Escalation message per category.")
     rules: list[Rule]
+    classifier: ClassifierSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_terms(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("terms"), dict):
+            return data
+        terms = data["terms"]
+        for part in [*(data.get("rules") or []), data.get("classifier")]:
+            for key in ("all", "unless"):
+                if isinstance(part, dict) and isinstance(part.get(key), list):
+                    part[key] = [expand(p, terms) if isinstance(p, str) else p for p in part[key]]
+        return data
+
+    @model_validator(mode="after")
+    def _messages(self) -> RuleFile:
+        for rule in self.rules:
+            if not rule.message:
+                if rule.kind != "escalate" or rule.id not in self.messages:
+                    raise ValueError(f"rule {rule.id!r} has no message (an escalation may take its "
+                                     f"category's from `messages`)")
+                rule.message = self.messages[rule.id]
+        return self
+
+
+def expand(pattern: str, terms: dict[str, str]) -> str:
+    """``{CHEST}`` -> ``(?:chest|breastbone|...)``; an unknown name is an error, not a literal."""
+    def term(m: re.Match) -> str:
+        if m.group(1) not in terms:
+            raise ValueError(f"pattern {pattern!r} names an unknown term {{{m.group(1)}}}")
+        return f"(?:{expand(terms[m.group(1)], terms)})"
+    return _TERM.sub(term, pattern)
 
 
 def _unnegated(pattern: str, text: str) -> bool:
@@ -64,6 +113,7 @@ def _fires(rule: Rule, text: str) -> bool:
 class Verdict:
     escalations: list[Rule] = field(default_factory=list)
     final: Rule | None = None  # decline or clarify: said instead of the model's answer
+    layers: dict[str, str] = field(default_factory=dict)  # category -> "rules" | "classifier" | "both"
 
     @property
     def preface(self) -> str:
@@ -73,38 +123,88 @@ class Verdict:
     def fired(self) -> list[str]:
         return [r.id for r in self.escalations] + ([self.final.id] if self.final else [])
 
+    def escalate(self, rule: Rule, layer: str) -> None:
+        """One message per category, however many rules and layers found it."""
+        if rule.id not in self.layers:
+            self.escalations.append(rule)
+            self.layers[rule.id] = layer
+        elif self.layers[rule.id] != layer:
+            self.layers[rule.id] = "both"
+
 
 class SafetyRules:
-    def __init__(self, rules: Sequence[Rule] = ()):
+    def __init__(self, rules: Sequence[Rule] = (), normalise: Callable[[str], str] = str,
+                 classifier: RedFlagClassifier | None = None, messages: dict[str, str] | None = None,
+                 classifier_unless: Sequence[str] = ()):
         self.rules = list(rules)
+        self.normalise = normalise
+        self.classifier = classifier
+        self.messages = messages or {}
+        self.classifier_unless = list(classifier_unless)
 
     @classmethod
-    def load(cls, path: Path) -> SafetyRules:
-        return cls(read_model(path, RuleFile, "safety rules").rules)
+    def load(cls, path: Path, embed=None, cache_dir: Path | None = None) -> SafetyRules:
+        """With ``embed`` (texts -> normalised vectors), the file's classifier layer is built
+        too (fitted once on its bank, cached under ``cache_dir``)."""
+        spec = read_model(path, RuleFile, "safety rules")
+        classifier = None
+        if spec.classifier is not None and embed is not None:
+            classifier = RedFlagClassifier.from_bank(spec.classifier, Path(path).parent, embed, cache_dir)
+            classifier.require_messages(spec.messages)
+        quiet = spec.classifier.unless if spec.classifier else []
+        return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, quiet)
 
     @classmethod
-    def for_settings(cls, settings) -> SafetyRules:
+    def for_settings(cls, settings, embed=None) -> SafetyRules:
         name = settings.chat.rules
         if not name:
             return cls()
-        return cls.load(Path(settings.domain.root or ".") / name)
+        return cls.load(Path(settings.domain.root or ".") / name, embed, Path(settings.state_dir) / "triage")
 
     def check(self, question: str, history: Sequence[dict] = ()) -> Verdict:
         """``history`` is the conversation so far as chat messages. A red flag told in parts
         ("chest pain" ... "now I can't breathe") escalates when the part that completes it
         arrives; a clarifying question is not asked twice."""
-        earlier = "\n".join(m["content"] for m in history if m["role"] == "user")
+        text = self.normalise(question)
+        earlier = self.normalise("\n".join(m["content"] for m in history if m["role"] == "user"))
         asked = {m["content"] for m in history if m["role"] == "assistant"}
         verdict = Verdict()
         for rule in self.rules:
             if rule.kind == "escalate":
-                combined = f"{earlier}\n{question}" if earlier else question
-                if _fires(rule, question) or (earlier and _fires(rule, combined) and not _fires(rule, earlier)):
-                    verdict.escalations.append(rule)
-            elif verdict.final is None and _fires(rule, question):
+                if _completes(lambda t: _fires(rule, t), text, earlier):
+                    verdict.escalate(rule, "rules")
+            elif verdict.final is None and _fires(rule, text):
                 if rule.kind == "clarify" and any(rule.message in a for a in asked):
                     continue
                 verdict.final = rule
+        if self.classifier is not None:
+            self._classify(question, history, verdict)
         if verdict.escalations and verdict.final is not None and verdict.final.kind == "clarify":
             verdict.final = None  # an emergency is never met with "tell me more" first
         return verdict
+
+    def _classify(self, question: str, history: Sequence[dict], verdict: Verdict) -> None:
+        # The classifier reads the raw words: its embedding model has seen misspellings.
+        recent = [m["content"] for m in history if m["role"] == "user"][-2:]
+        earlier = "\n".join(recent)
+        combined = f"{earlier}\n{question}" if earlier else question
+        texts = [question, combined, earlier] if earlier else [question]
+        if self._quiet(question):
+            return
+        categories = self.classifier.categories(texts)
+        found = categories[0] or (categories[1] if earlier and not categories[2] else None)
+        if found is not None:
+            verdict.escalate(Rule(id=found, kind="escalate", all=[".*"], message=self.messages[found]), "classifier")
+
+
+    def _quiet(self, question: str) -> bool:
+        text = self.normalise(question)
+        return any(re.search(p, text, re.I) for p in self.classifier_unless)
+
+
+def _completes(fires: Callable[[str], bool], text: str, earlier: str) -> bool:
+    """The message itself is a red flag, or it completes one that the earlier messages
+    alone were not (so a completed red flag is not re-announced on every later message)."""
+    if fires(text):
+        return True
+    return bool(earlier) and fires(f"{earlier}\n{text}") and not fires(earlier)

@@ -30,7 +30,7 @@ class Context:
     bare: BareSpeed | None = None  # the backend alone, for latency_ratio
 
     def kinds(self, fired: list[str]) -> dict[str, str]:
-        by_id = {r.id: r.kind for r in self.rules.rules}
+        by_id = {r.id: r.kind for r in self.rules.rules} | {c: "escalate" for c in self.rules.messages}
         return {rule_id: by_id.get(rule_id, "unknown") for rule_id in fired}
 
 

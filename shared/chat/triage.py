@@ -1,0 +1,125 @@
+"""The semantic layer of red-flag triage: a multinomial logistic regression over sentence
+embeddings, trained on a domain's bank of labeled messages (each an emergency category or
+benign). Rules catch the phrasings someone wrote down; this catches the ones nobody did
+("my dad's words are coming out wrong"), because similar situations embed close together.
+
+A message escalates when the probability of ``benign`` falls below the threshold, and
+its category is the likeliest emergency one. The fitted weights are cached per bank
+content, so a server start does not re-embed the bank."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..settings import ConfigError, regexes
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+class ClassifierSpec(BaseModel):
+    """The ``classifier`` section of a safety-rules file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bank: list[str] = Field(..., min_length=1,
+                            description="JSONL files of {text, label} beside the rule file: the training bank.")
+    benign: str = Field("benign", description="The bank's label for messages that need no escalation.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="A message escalates when P(benign) is below this.")
+    regularisation: float = Field(4.0, gt=0, description="Inverse L2 penalty strength (scikit-learn's C).")
+    unless: list[str] = Field(default_factory=list,
+                              description="Regexes (on the normalised text) under which the classifier stays quiet: "
+                                          "a question about a topic, a story about the past.")
+
+    _compiles = field_validator("unless")(regexes)
+
+
+def read_bank(*paths: Path) -> tuple[list[str], list[str]]:
+    """Texts and labels of JSONL banks; a bad line is named."""
+    texts, labels = [], []
+    for path in paths:
+        _read_lines(Path(path), texts, labels)
+    return texts, labels
+
+
+def _read_lines(path: Path, texts: list[str], labels: list[str]) -> None:
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            texts.append(str(row["text"]))
+            labels.append(str(row["label"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path}:{n}: a bank line needs JSON with 'text' and 'label' ({e})") from None
+
+
+class RedFlagClassifier:
+    def __init__(self, embed: Embed, labels: Sequence[str], coef: np.ndarray, intercept: np.ndarray,
+                 benign: str, threshold: float):
+        if benign not in labels:
+            raise ConfigError(f"the triage bank has no {benign!r} examples")
+        self.embed, self.labels = embed, list(labels)
+        self.coef, self.intercept = coef, intercept
+        self.benign, self.threshold = self.labels.index(benign), threshold
+
+    @classmethod
+    def fit(cls, embed: Embed, texts: Sequence[str], labels: Sequence[str], benign: str = "benign",
+            threshold: float = 0.5, regularisation: float = 4.0, vectors: np.ndarray | None = None) -> RedFlagClassifier:
+        """``vectors``: the texts' embeddings when the caller has them already."""
+        from sklearn.linear_model import LogisticRegression
+
+        x = embed(list(texts)) if vectors is None else vectors
+        model = LogisticRegression(C=regularisation, max_iter=2000).fit(x, list(labels))
+        return cls(embed, [str(c) for c in model.classes_], model.coef_, model.intercept_, benign, threshold)
+
+    @classmethod
+    def from_bank(cls, spec: ClassifierSpec, folder: Path, embed: Embed, cache_dir: Path | None) -> RedFlagClassifier:
+        paths = [Path(folder) / name for name in spec.bank]
+        for path in paths:
+            if not path.is_file():
+                raise ConfigError(f"triage classifier bank {path} not found")
+        raw = b"".join(path.read_bytes() for path in paths)
+        key = hashlib.sha256(raw + spec.model_dump_json().encode()).hexdigest()[:16]
+        cached = Path(cache_dir) / f"{key}.npz" if cache_dir else None
+        if cached is not None and cached.is_file():
+            with np.load(cached) as z:
+                return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold)
+        texts, labels = read_bank(*paths)
+        model = cls.fit(embed, texts, labels, spec.benign, spec.threshold, spec.regularisation)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cached, labels=np.array(model.labels), coef=model.coef, intercept=model.intercept)
+        return model
+
+    def require_messages(self, messages: dict[str, str]) -> None:
+        """Every category the classifier can say has an escalation message to say."""
+        missing = sorted(set(self.labels) - {self.labels[self.benign]} - set(messages))
+        if missing:
+            raise ConfigError(f"triage categories without an escalation message: {', '.join(missing)}")
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        x = self.embed(list(texts)) if vectors is None else vectors
+        if self.coef.shape[0] == 1:  # two labels: scikit-learn keeps one row of weights
+            p = 1 / (1 + np.exp(-(x @ self.coef[0] + self.intercept[0])))
+            return np.column_stack([1 - p, p])
+        logits = x @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def categories(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> list[str | None]:
+        """Per text: its likeliest emergency category, or None when it reads as benign."""
+        out = []
+        for row in self.probabilities(texts, vectors):
+            if row[self.benign] >= self.threshold:
+                out.append(None)
+                continue
+            row = row.copy()
+            row[self.benign] = -1
+            out.append(self.labels[int(row.argmax())])
+        return out
