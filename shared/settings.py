@@ -123,7 +123,7 @@ class GenerationSettings(_Strict):
         8, ge=0, description="Turns that may wait for a free generation slot; with the slots and this queue "
         "full, a turn fails at once with \"busy, try again in a moment\" (HTTP 429 in the /v1 API).")
     queue_timeout_s: float = Field(
-        30.0, gt=0, description="Longest wait for a free generation slot before the turn fails as busy.")
+        120.0, gt=0, description="Longest wait for a free generation slot before the turn fails as busy.")
 
 
 class ChatSettings(_Strict):
