@@ -23,6 +23,8 @@
                                      delete it (right to erasure); others' rows untouched
   assistants review DOMAIN [--accept ID [--answer T] | --reject ID]
                                      the queue of training examples proposed from the chat UIs
+  assistants keys create PRINCIPAL [--domain D] [--expires DAYS] | list | revoke KEY
+                                     keys of the OpenAI-compatible API (/v1), printed once, stored hashed
   assistants label DOMAIN POOL [--gold FILE] [--out DIR] [--min-confidence X] [--limit N]
                                      label a pool of texts with the domain's labeling.yaml rules
   assistants DOMAIN COMMAND ...      a domain's own data commands (finance: update-market,
@@ -47,7 +49,7 @@ from shared.finetune.config import load_finetune_config
 from shared.ingest.importers import DatasetError, resolve
 from shared.settings import ConfigError
 
-from . import audit_cli, label_cli, review_cli
+from . import audit_cli, keys_cli, label_cli, review_cli
 from .domains import DOMAINS, domain_dir, samples_dir, settings_for
 
 
@@ -511,6 +513,7 @@ def parser() -> argparse.ArgumentParser:
     us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     audit_cli.register(sub)
+    keys_cli.register(sub)
     review_cli.register(sub)
     label_cli.register(sub)
 

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from .db import Database
 
 MESSAGE_COLS = ("id, conversation_id, role, content, created_at, retrieval_query, grounded, backend, model,"
-                " adapter, timings, usage, error")
+                " adapter, timings, usage, error, channel")
 SOURCE_COLS = "message_id, rank, collection, node_id, doc_id, score, similarity, in_prompt, cited"
 
 # Rows of *other* principals that hang off this principal's conversations or messages. The
@@ -51,7 +51,8 @@ ERASE_DOCUMENTS = [
 # keep it or be an unconnected stub. Caveat: business records kept under the login in domain
 # tables (finance clients.principal) stay, so a new account of the same name would see them;
 # administrators should not reuse an erased login name.
-ERASE_ACCOUNT = [("users", "DELETE FROM users WHERE username = %(p)s")]
+ERASE_ACCOUNT = [("users", "DELETE FROM users WHERE username = %(p)s"),
+                 ("api_keys", "DELETE FROM api_keys WHERE principal = %(p)s")]  # a key would act as the erased principal
 
 
 class ErasureRefused(RuntimeError):

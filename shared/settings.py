@@ -115,6 +115,15 @@ class GenerationSettings(_Strict):
         None, description="openai backend: a local GGUF or HF tokenizer for exact token budgets "
         "(unset: the bundled GGUF's when `model` is unset, else an estimate of 3 characters a token).")
     request_timeout_s: float = Field(120.0, gt=0, description="openai backend: seconds before a request fails.")
+    max_concurrency: int = Field(
+        4, ge=1, description="openai backend: most requests in flight to the model server at once (match its "
+        "parallel slots, e.g. vLLM's batch or llama.cpp's --n_parallel). In-process backends (llamacpp, "
+        "transformers, unsloth) generate one turn at a time whatever this says.")
+    max_queue: int = Field(
+        8, ge=0, description="Turns that may wait for a free generation slot; with the slots and this queue "
+        "full, a turn fails at once with \"busy, try again in a moment\" (HTTP 429 in the /v1 API).")
+    queue_timeout_s: float = Field(
+        120.0, gt=0, description="Longest wait for a free generation slot before the turn fails as busy.")
 
 
 class ChatSettings(_Strict):
@@ -153,6 +162,18 @@ class UISettings(_Strict):
         8.0, gt=0, description="With login: a sign-in lasts at most this long, however active the session.")
     session_idle_minutes: float = Field(
         30.0, gt=0, description="With login: a session unused for this long ends; the next request asks to sign in.")
+    extra_concurrency: int = Field(
+        8, ge=1, description="Chat turns Gradio runs at once beyond the generation bound (generation.max_concurrency "
+        "plus max_queue), so answers that need no model (rules, refusals, tool figures) never queue behind generations.")
+
+
+class ApiSettings(_Strict):
+    anonymous: bool = Field(
+        False, description="Serve the OpenAI-compatible API (/v1) without a key; all keyless callers then share "
+        "the principal `anon-api`. Off: every /v1 request needs a key (`assistants keys create`), even where "
+        "the UI has no login.")
+    max_body_kb: int = Field(256, ge=1, description="Larger /v1 request bodies are refused with HTTP 413 before they are parsed.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After seconds sent with HTTP 429 when generation is busy.")
 
 
 class AnalysisSettings(_Strict):
@@ -255,6 +276,7 @@ class Settings(_Strict):
     evaluation: EvaluationSettings = EvaluationSettings()
     tools: ToolsSettings = ToolsSettings()
     ui: UISettings = UISettings()
+    api: ApiSettings = ApiSettings()
 
 
 def deep_merge(base: dict, over: Mapping) -> dict:

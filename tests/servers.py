@@ -44,3 +44,49 @@ def running(cmd: Sequence[str], ready_url: str, log: Path, timeout_s: float = 18
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail(f"{' '.join(cmd[:4])} did not stop within 30 s of SIGTERM")
+
+
+@contextmanager
+def round_robin(upstreams: Sequence[str], port: int) -> Iterator[str]:
+    """A real HTTP load balancer in front of ``upstreams`` (each a llama.cpp server with one
+    slot), streaming each response through as it comes: a model server with several slots, as
+    vLLM or llama.cpp's own server with --parallel would be. Yields its /v1 URL."""
+    import itertools
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    turn = itertools.cycle(upstreams)
+    client = httpx.AsyncClient(timeout=600)
+
+    async def forward(request: Request):
+        upstream = client.build_request(request.method, next(turn) + request.url.path, content=await request.body(),
+                                        headers={"content-type": request.headers.get("content-type", "application/json")})
+        resp = await client.send(upstream, stream=True)
+
+        async def body():
+            try:
+                async for part in resp.aiter_raw():
+                    yield part
+            finally:
+                await resp.aclose()  # a client that left closes the upstream request too
+
+        return StreamingResponse(body(), status_code=resp.status_code, media_type=resp.headers.get("content-type"))
+
+    app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline, "the load balancer did not start"
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

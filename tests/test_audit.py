@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from shared import audit
+from shared.api_keys import ApiKeys
 from shared.auth import Users
 from shared.chat import Passage
 from shared.chat.recorder import Recorder
@@ -21,7 +22,7 @@ from .test_cli import run
 # table -> the column naming whose row it is
 OWNED_BY = {"conversations": "principal", "messages": "principal", "message_sources": "principal",
             "feedback": "principal", "training_candidates": "principal", "documents": "owner", "chunks": "owner",
-            "users": "username"}
+            "users": "username", "api_keys": "principal"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def make_person(db, corpus, tmp_path, tag: str) -> dict:
     collection, ingest = corpus
     who = f"audit-{tag}-{uuid.uuid4().hex[:10]}"
     Users(db).add(who, password_hash="scrypt$test", display_name=f"Person {tag.upper()}")
+    ApiKeys(db).create(who)
     doc = tmp_path / f"{who}-notes.txt"
     doc.write_text(f"Private notes of {who}: my pension pot is 41,{tag}00 and I plan to retire at 60.")
     ingest(doc, who)
@@ -124,7 +126,7 @@ def test_erase_removes_a_and_leaves_every_other_row_unchanged(db, corpus, a, b):
     b_before, rest_before = rows_of(db, b["who"]), everything_but(db, corpus[0], a["who"])
     counts = audit.erase(db, a["who"])
     assert counts == {"training_candidates": 1, "feedback": 1, "message_sources": 2, "messages": 2, "conversations": 1,
-                      "chunks": 1, "documents": 1, "users": 1}
+                      "chunks": 1, "documents": 1, "users": 1, "api_keys": 1}
     assert all(rows == [] for rows in rows_of(db, a["who"]).values())
     assert rows_of(db, b["who"]) == b_before and everything_but(db, corpus[0], a["who"]) == rest_before
     assert all(len(v) for v in b_before.values())  # B really had a row in every table to compare

@@ -44,13 +44,16 @@ def chromium_page(failure_shot: str, height: int = 1000):
 requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium (apt-get install chromium)")
 
 
-def served(domain: str, tmp_path_factory):
-    """``assistants serve DOMAIN`` after ``up`` ingested the samples (no training): its URL."""
+def served(domain: str, tmp_path_factory, **env: str):
+    """``assistants serve DOMAIN`` after ``up`` ingested the samples (no training), with
+    ``env`` added (e.g. setting overrides): its URL."""
     assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     port = free_port()
     cmd = [sys.executable, "-m", "assistants.cli", "serve", domain, "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp(f"serve-{domain}") / "serve.log", env={**os.environ}):
+    # A generous start-up bound: several engineers' tests may share the 2 cores.
+    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp(f"serve-{domain}") / "serve.log", timeout_s=600,
+                 env={**os.environ, **env}):
         yield url
 
 

@@ -33,7 +33,7 @@ def resolve(answer: str, passages: Sequence[Passage]) -> tuple[list[Citation], l
             continue
         p.cited = True
         span = (p.char_start, p.char_end) if p.char_start is not None else None
-        citations.append(Citation(n, p.title, p.doc_id, span, p.as_of, p.text[:240]))
+        citations.append(Citation(n, p.title, p.doc_id, span, p.as_of, p.text[:240], p.node_id))
     return citations, invalid
 
 

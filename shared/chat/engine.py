@@ -12,7 +12,7 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 
 from .. import logs
 from ..db import DatabaseUnavailable
-from ..generation import GenerationError, Generator
+from ..generation import GenerationError, Generator, GeneratorBusy
 from ..store.pgvector_store import SIMILARITY_KEY
 from ..text import clean_text
 from ..tools import ToolBox, ToolCall
@@ -81,6 +81,17 @@ class ChatEngine:
         least = self.settings.chat.min_relevance
         return [p for p in passages if (p.similarity if p.similarity is not None else 1.0) >= least]
 
+    def checked_question(self, question: str) -> str:
+        """The question cleaned; ``ValueError`` (saying what to do) if empty or over-long."""
+        limit = self.settings.chat.max_question_chars
+        question = clean_text(question or "").strip()
+        if not question:
+            raise ValueError("the question is empty")
+        if len(question) > limit:
+            raise ValueError(f"the question is {len(question):,} characters long; the limit is "
+                             f"{limit:,}: shorten it, or upload long text as a document")
+        return question
+
     def stream(self, question: str, *, principal: str, **kw) -> Iterator[ChatEvent]:
         """See ``_stream``; this logs each turn by ids, counts and timings (text only under
         the debug flag: see shared/logs.py)."""
@@ -103,27 +114,28 @@ class ChatEngine:
             raise
 
     def _stream(self, question: str, *, principal: str, conversation_id: str | None = None,
-                as_of: date | None = None, documents: Sequence[str] = ()) -> Iterator[ChatEvent]:
+                as_of: date | None = None, documents: Sequence[str] = (), history: Sequence[dict] | None = None,
+                channel: str = "ui") -> Iterator[ChatEvent]:
         """Yields ``sources``, then ``token``s, then ``done`` with the recorded Turn (whose
         answer is final: checks after generation may replace what was streamed).
+        ``history`` (user/assistant messages a client sent) stands in for the recorded one;
+        ``channel`` (``ui`` or ``api``) marks the turn's records.
         Raises ``ValueError`` for an empty or over-long question, ``UnknownConversation`` for a
         conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
         chat, rec = self.settings.chat, self.recorder
-        question = clean_text(question or "").strip()
-        if not question:
-            raise ValueError("the question is empty")
-        if len(question) > chat.max_question_chars:
-            raise ValueError(f"the question is {len(question):,} characters long; the limit is "
-                             f"{chat.max_question_chars:,}: shorten it, or upload long text as a document")
+        question = self.checked_question(question)
         if not principal:
             raise ValueError("a principal is required: chat records are private to their owner")
         gen = self.gen  # one model for the whole turn, even if a promotion lands meanwhile
         t0 = time.perf_counter()
-        if conversation_id is None:
-            conversation_id, history = rec.start(principal), []
+        new = conversation_id is None
+        if new:
+            conversation_id = rec.start(principal)
+        if history is not None:  # a client's own transcript (the /v1 API), trimmed like a recorded one
+            history = list(history)[-2 * chat.history_turns:] if chat.history_turns else []
         else:
-            history = rec.history(principal, conversation_id, chat.history_turns)
-        rec.add_question(principal, conversation_id, question)
+            history = [] if new else rec.history(principal, conversation_id, chat.history_turns)
+        rec.add_question(principal, conversation_id, question, channel)
         verdict = self.rules.check(question, history)
         preface = verdict.preface + "\n\n" if verdict.escalations else ""
         if preface:
@@ -141,7 +153,8 @@ class ChatEngine:
             timings["total_ms"] = _ms(t0)
             answer = preface + text
             mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=False,
-                                 generator=gen.describe(), timings=timings, usage=usage, passages=passages)
+                                 generator=gen.describe(), timings=timings, usage=usage, passages=passages,
+                                 channel=channel)
             yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, False, query, passages, timings=timings,
                                               usage=usage, disclaimer=self.settings.domain.disclaimer,
                                               generator=gen.describe(), warnings=warnings))
@@ -181,21 +194,27 @@ class ChatEngine:
                                 self.settings.generation.max_new_tokens)
             timings["prompt_ms"] = _ms(t_prompt)
             yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
-            for piece in gen.stream(plan.messages, stop=prompt.ECHO_STOPS):
+            # A tool's figures need no model: with no slot free right now, its code-written
+            # summary answers instead of waiting for one.
+            for piece in gen.stream(plan.messages, stop=prompt.ECHO_STOPS, wait=result is None):
                 if not answer:
                     timings["first_token_ms"] = _ms(t0)
                 answer += piece
                 if result is None:  # a tool's phrasing is checked before anyone sees it
                     yield ChatEvent("token", text=piece)
         except GenerationError as e:
-            error = str(e)
-            raise
+            # Busy: a tool answer falls back to its summary, and an escalation already shown
+            # stays the answer rather than turning into an error.
+            if not (isinstance(e, GeneratorBusy) and (result is not None or preface)):
+                error = str(e)
+                raise
+            usage["model_busy"] = True
         finally:
             timings["total_ms"] = _ms(t0)
             if error is not None:
                 rec.add_answer(principal, conversation_id, preface + answer, retrieval_query=query,
                                grounded=grounded, generator=gen.describe(), timings=timings, usage=usage,
-                               passages=[], error=error)
+                               passages=[], error=error, channel=channel)
         attributed = 0
         if result is not None:
             answer, kept = self.tools.phrased(answer, result, question)
@@ -228,8 +247,9 @@ class ChatEngine:
             "history_turns": plan.history_turns, "injections_removed": plan.injections_removed,
             "citations_attributed": attributed,
         })
-        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query,
-                             grounded=grounded, generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages)
+        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=grounded,
+                             generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages,
+                             channel=channel)
         yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, grounded, query,
                                           plan.passages, cites, invalid, timings, usage,
                                           self.settings.domain.disclaimer, gen.describe(), warnings))

@@ -40,23 +40,25 @@ class Recorder:
                 " ORDER BY created_at DESC LIMIT %s", (_uuid(conversation_id), 2 * turns)).fetchall()
         return [{"role": r, "content": c} for r, c in reversed(rows)]
 
-    def add_question(self, principal: str, conversation_id: str, text: str) -> str:
+    def add_question(self, principal: str, conversation_id: str, text: str, channel: str = "ui") -> str:
+        """``channel``: the door the turn came through, ``ui`` or ``api`` (the /v1 API)."""
         with self.db.session(principal) as conn:
             (mid,) = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content) VALUES (%s, 'user', %s) RETURNING id",
-                (_uuid(conversation_id), text)).fetchone()
+                "INSERT INTO messages (conversation_id, role, content, channel) VALUES (%s, 'user', %s, %s) RETURNING id",
+                (_uuid(conversation_id), text, channel)).fetchone()
         return str(mid)
 
     def add_answer(self, principal: str, conversation_id: str, text: str, *, retrieval_query: str | None,
                    grounded: bool, generator: dict, timings: dict, usage: dict,
-                   passages: Sequence[Passage], error: str | None = None) -> str:
+                   passages: Sequence[Passage], error: str | None = None, channel: str = "ui") -> str:
         with self.db.session(principal) as conn:
             (mid,) = conn.execute(
                 "INSERT INTO messages (conversation_id, role, content, retrieval_query, grounded, backend, model,"
-                " adapter, timings, usage, error) VALUES (%s, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " adapter, timings, usage, error, channel) VALUES (%s, 'assistant', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " RETURNING id",
                 (_uuid(conversation_id), text, retrieval_query, grounded, generator.get("backend"),
-                 generator.get("model"), generator.get("adapter"), Jsonb(timings), Jsonb(usage), error)).fetchone()
+                 generator.get("model"), generator.get("adapter"), Jsonb(timings), Jsonb(usage), error,
+                 channel)).fetchone()
             if passages:
                 with conn.cursor() as cur:
                     cur.executemany(

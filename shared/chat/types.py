@@ -38,6 +38,7 @@ class Citation:
     span: tuple[int, int] | None
     as_of: str | None
     snippet: str
+    node_id: str = ""  # the passage, for its span page (/sources/<node_id>)
 
 
 @dataclass
@@ -60,6 +61,10 @@ class Turn:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def shown(self) -> str:
+        """The answer as users get it: every answer carries the domain's disclaimer."""
+        return self.answer + (f"\n\n*{self.disclaimer}*" if self.disclaimer else "")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator, Sequence
 
@@ -19,6 +20,40 @@ class GenerationError(RuntimeError):
 
 class ContextOverflow(GenerationError):
     """The prompt plus the reserved answer does not fit the model's context window."""
+
+
+class GeneratorBusy(GenerationError):
+    """Every generation slot and the waiting queue are taken; ``retry`` is worth it shortly
+    (the /v1 API answers HTTP 429 with Retry-After)."""
+
+    def __init__(self) -> None:
+        super().__init__("the assistant is busy answering other questions; try again in a moment")
+
+
+class Admission:
+    """At most ``slots`` generations at once and ``queue`` turns waiting, each at most
+    ``wait_s``: a turn beyond that fails at once instead of waiting without end."""
+
+    def __init__(self, slots: int, queue: int, wait_s: float):
+        self.slots, self.capacity, self.wait_s = slots, slots + queue, wait_s
+        self._running = threading.BoundedSemaphore(slots)
+        self._admitted = threading.BoundedSemaphore(slots + queue)
+
+    @contextmanager
+    def slot(self, wait: bool = True) -> Iterator[None]:
+        """``wait`` False: a free slot now or ``GeneratorBusy`` (for callers with an answer
+        of their own to give instead, such as a tool's code-written summary)."""
+        if not self._admitted.acquire(blocking=False):
+            raise GeneratorBusy()
+        try:
+            if not self._running.acquire(timeout=self.wait_s if wait else 0):
+                raise GeneratorBusy()
+            try:
+                yield
+            finally:
+                self._running.release()
+        finally:
+            self._admitted.release()
 
 
 @dataclass(frozen=True)
@@ -58,16 +93,20 @@ class StopScanner:
 
 
 class Generator(ABC):
-    """A loaded model. ``stream`` is serialised per instance: llama.cpp contexts and HF
-    models are not safe to share between concurrent generations."""
+    """A loaded model. In-process backends generate one turn at a time (llama.cpp contexts
+    and HF models are not safe to share between concurrent generations); a ``concurrent``
+    one (a model server) up to ``generation.max_concurrency``. Either way at most
+    ``generation.max_queue`` turns wait, and a turn beyond that fails as ``GeneratorBusy``."""
 
     name: ClassVar[str]
+    concurrent: ClassVar[bool] = False
     # The registry version served (e.g. ``medical/v0003``), set when the adapter came from it.
     adapter_version: str | None = None
 
     def __init__(self, settings: GenerationSettings):
         self.settings = settings
-        self._lock = threading.Lock()
+        slots = settings.max_concurrency if self.concurrent else 1
+        self.admission = Admission(slots, settings.max_queue, settings.queue_timeout_s)
 
     # -- what a backend provides ------------------------------------------------------
     @property
@@ -112,14 +151,15 @@ class Generator(ABC):
         )
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, stop: Sequence[str] = (),
-               temperature: float | None = None) -> Iterator[str]:
+               temperature: float | None = None, wait: bool = True) -> Iterator[str]:
         params = self.params(max_tokens, stop, temperature)
         used = self.count_messages(messages)
         if used + params.max_tokens > self.context_window:
             raise ContextOverflow(
                 f"prompt of {used} tokens plus {params.max_tokens} for the answer exceeds the "
                 f"{self.context_window}-token context window of {self.model_id}")
-        with self._lock:
+        # Held while the caller iterates: closing the stream (a stop, a dropped client) frees the slot.
+        with self.admission.slot(wait):
             yield from self._stream(messages, params)
 
     def choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
@@ -129,7 +169,7 @@ class Generator(ABC):
         used = self.count_messages(messages)
         if used + 1 > self.context_window:
             raise ContextOverflow(f"prompt of {used} tokens exceeds the {self.context_window}-token context window of {self.model_id}")
-        with self._lock:
+        with self.admission.slot():
             return self._choice_logprobs(messages, tuple(choices))
 
     def generate(self, messages: Sequence[Message], **kw) -> str:

@@ -45,6 +45,7 @@ def _local_tokenizer(settings):
 
 class OpenAIGenerator(Generator):
     name = "openai"
+    concurrent = True  # the server batches; one pooled client, at most max_concurrency requests in flight
 
     def __init__(self, settings, state_dir: Path):
         super().__init__(settings)
@@ -55,6 +56,8 @@ class OpenAIGenerator(Generator):
         key = os.environ.get(settings.api_key_env, "")
         self.client = httpx.Client(
             base_url=settings.base_url.rstrip("/"), timeout=settings.request_timeout_s,
+            limits=httpx.Limits(max_connections=settings.max_concurrency,
+                                max_keepalive_connections=settings.max_concurrency),
             headers={"Authorization": f"Bearer {key}"} if key else {})
         self.tokenizer = _local_tokenizer(settings)
 

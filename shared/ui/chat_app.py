@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the type hints 
 
 import logging
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,6 @@ def principal_of(request: Any) -> str:
 
 def _footer(g: dict) -> str:
     return f"Model: `{g['model']}` · backend: {g['backend']} · adapter: `{g['adapter'] or 'none'}`"
-
-
-def _shown(turn) -> str:
-    """The answer as displayed: every answer carries the domain's disclaimer."""
-    return turn.answer + (f"\n\n*{turn.disclaimer}*" if turn.disclaimer else "")
 
 
 def build_app(engine: ChatEngine):
@@ -71,21 +67,24 @@ def build_app(engine: ChatEngine):
                 return
             history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
             ids += [None, None]
+            # Gradio closes this generator when the user presses stop or leaves; closing the turn
+            # with it frees its generation slot and closes the model server's request.
+            events = engine.stream(text, principal=principal_of(request), conversation_id=conv, documents=docs or ())
             try:
-                for event in engine.stream(text, principal=principal_of(request), conversation_id=conv,
-                                           documents=docs or ()):
-                    if event.kind == "sources":
-                        yield "", history, conv, ids, sources_panel(event.passages or []), "", gr.skip()
-                    elif event.kind == "token":
-                        history[-1] = {"role": "assistant", "content": history[-1]["content"] + event.text}
-                        yield "", history, conv, ids, gr.skip(), "", gr.skip()
-                    else:
-                        turn = event.turn
-                        history[-1] = {"role": "assistant", "content": _shown(turn)}
-                        ids[-1] = turn.message_id
-                        shown = [p for p in turn.passages if p.in_prompt]
-                        notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
-                        yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(turn.generator)
+                with closing(events):
+                    for event in events:
+                        if event.kind == "sources":
+                            yield "", history, conv, ids, sources_panel(event.passages or []), "", gr.skip()
+                        elif event.kind == "token":
+                            history[-1] = {"role": "assistant", "content": history[-1]["content"] + event.text}
+                            yield "", history, conv, ids, gr.skip(), "", gr.skip()
+                        else:
+                            turn = event.turn
+                            history[-1] = {"role": "assistant", "content": turn.shown()}
+                            ids[-1] = turn.message_id
+                            shown = [p for p in turn.passages if p.in_prompt]
+                            notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
+                            yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(turn.generator)
             except USER_ERRORS as e:
                 yield failed(text, history, conv, ids, str(e))
             except Exception:
@@ -100,8 +99,11 @@ def build_app(engine: ChatEngine):
 
         outputs = [question, chatbot, conversation, message_ids, sources, status, footer]
         inputs = [question, chatbot, conversation, message_ids, documents]
-        question.submit(respond, inputs, outputs, api_name="chat")
-        send.click(respond, inputs, outputs, api_name=False)
+        # Room for every turn the model may hold or queue, plus turns that need no model
+        # (rules, refusals, tool figures), which so never wait behind a generation.
+        turns = dict(concurrency_limit=engine.gen.admission.capacity + s.ui.extra_concurrency, concurrency_id="turns")
+        question.submit(respond, inputs, outputs, api_name="chat", **turns)
+        send.click(respond, inputs, outputs, api_name=False, **turns)
         checklist = Checklist.for_settings(s)
         if checklist is not None:
             _analysis_panel(engine, checklist, documents, status)
@@ -159,10 +161,12 @@ def build_app(engine: ChatEngine):
             return "proposed"
 
         app.load(lambda: _footer(engine.gen.describe()), None, footer, api_name=False)
-        gr.api(ask, api_name="ask")
+        gr.api(ask, api_name="ask", **turns)
         gr.api(feedback, api_name="feedback")
         gr.api(correct, api_name="correct")
     add_review_page(app, engine)
+    # Every other event (feedback, corrections, the review page) is quick: this many at once each.
+    app.queue(default_concurrency_limit=s.ui.extra_concurrency)
     return app
 
 

@@ -1,5 +1,6 @@
 """Serving: each assistant is a FastAPI app (the Gradio UI at ``/``, span pages at
-``/sources/<node id>``, ``/healthz`` for liveness, ``/readyz`` for readiness) on its own port."""
+``/sources/<node id>``, ``/healthz`` for liveness, ``/readyz`` for readiness, the OpenAI
+chat API at ``/v1``) on its own port."""
 from __future__ import annotations
 
 import threading
@@ -11,6 +12,7 @@ from starlette.routing import Mount
 from ..auth import Users
 from ..chat import ChatEngine
 from ..db import DatabaseUnavailable
+from .openai_api import add_openai_api
 from .render import span_page
 from .sessions import SessionStore
 
@@ -46,6 +48,7 @@ def create_server(engine: ChatEngine):
         return span_page(str(n.metadata.get("title") or node_id), str(n.metadata.get("doc_id") or n.ref_doc_id),
                          n.get_content(), n.metadata)
 
+    add_openai_api(api, engine)
     s = settings.ui
     # The login name becomes the principal of every query the session makes (RLS).
     auth = Users(engine.runtime.db).verify if s.login else None
