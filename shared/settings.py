@@ -153,6 +153,8 @@ class UISettings(_Strict):
         8.0, gt=0, description="With login: a sign-in lasts at most this long, however active the session.")
     session_idle_minutes: float = Field(
         30.0, gt=0, description="With login: a session unused for this long ends; the next request asks to sign in.")
+    login_hint: str | None = Field(
+        None, description="Said beside the URL at start-up when `login` is on, e.g. the demo logins to sign in with.")
 
 
 class AnalysisSettings(_Strict):
@@ -218,6 +220,18 @@ class EvaluationSettings(_Strict):
     latency_probe: str = Field("Say hello.", description="Question timed on the bare backend for latency ratios.")
 
 
+class JobSettings(_Strict):
+    nice: int = Field(
+        19, ge=0, le=19, description="Niceness of a background training job: the chat servers keep the CPU first.")
+    threads: int = Field(
+        1, ge=1, description="torch/BLAS threads of a background training job, so answers stay responsive while "
+        "it runs (`assistants train` in the foreground uses every core).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Override train.max_steps for background jobs (a quick demo or benchmark); "
+        "unset: each domain's train.yaml.")
+    poll_s: float = Field(2.0, gt=0, description="Seconds between the job runner's looks at the queue and progress.")
+
+
 class DomainSettings(_Strict):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
     title: str = Field(..., description="Human title of the assistant.")
@@ -255,6 +269,7 @@ class Settings(_Strict):
     evaluation: EvaluationSettings = EvaluationSettings()
     tools: ToolsSettings = ToolsSettings()
     ui: UISettings = UISettings()
+    jobs: JobSettings = JobSettings()
 
 
 def deep_merge(base: dict, over: Mapping) -> dict:
