@@ -65,7 +65,10 @@ def load_model(cfg: FinetuneConfig, base_dir: str, engine: str):
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
-    ckpts = sorted(out_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    """The newest complete checkpoint. The Trainer writes ``trainer_state.json`` last, so a
+    process stopped while saving leaves a folder without it, which cannot be resumed from."""
+    ckpts = sorted((p for p in out_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                   key=lambda p: int(p.name.split("-")[1]))
     return ckpts[-1] if ckpts else None
 
 
