@@ -233,3 +233,29 @@ def _busy(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_progress_is_one_updating_line_on_a_terminal():
+    import io
+    from datetime import datetime, timezone
+
+    from assistants.jobs_cli import ProgressLine
+    from shared.finetune.jobs import Job
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def job(status: str, step: int) -> Job:
+        return Job(7, "medical", "first adapter", status, step, 60, 240.0 if status == "running" else None,
+                   "v0001" if status == "done" else None, "v0001 promoted" if status == "done" else None, None,
+                   datetime.now(timezone.utc), None)
+
+    screen = Terminal()
+    show = ProgressLine(screen)
+    for j in (job("running", 11), job("running", 12), job("running", 12), job("done", 60)):
+        show(j)
+    out = screen.getvalue()
+    assert out.count("\r\x1b[K") == 3, "a repeated state is not redrawn"
+    assert out.count("\n") == 1 and out.endswith("v0001 promoted\n"), "the line ends when the job does"
+    assert "step 12/60, about 4 min left" in out
