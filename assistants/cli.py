@@ -462,6 +462,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--no-serve", action="store_true", help="prepare only, do not serve the UIs")
     up.add_argument("--no-train", action="store_true", help="queue and run no training jobs (serve what is promoted)")
     up.add_argument("--port-base", type=int, help="serve the domains on PORT, PORT+1, ... (default: each ui.port)")
+    # Also after `up` (SUPPRESS: absent, it leaves `assistants --verbose up` as it was).
+    up.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                    help="library warnings and progress bars on the terminal instead of the log file")
 
     sv = command("serve", cmd_serve, "serve one assistant's chat UI")
     sv.add_argument("--host", help="interface (default: ui.host)")
