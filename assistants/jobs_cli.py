@@ -116,6 +116,8 @@ class ProgressLine:
             self.stream.write("\r\x1b[K" + text + ("" if job.status in PENDING else "\n"))
         else:
             self.stream.write(text + "\n")
+        if job.status == "failed" and job.error:  # errors in full, not only their last line
+            self.stream.write("".join(f"    {line}\n" for line in job.error.splitlines()))
         self.stream.flush()
 
 

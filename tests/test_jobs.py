@@ -259,3 +259,10 @@ def test_progress_is_one_updating_line_on_a_terminal():
     assert out.count("\r\x1b[K") == 3, "a repeated state is not redrawn"
     assert out.count("\n") == 1 and out.endswith("v0001 promoted\n"), "the line ends when the job does"
     assert "step 12/60, about 4 min left" in out
+
+    log = io.StringIO()  # not a terminal: a line per change of state, and a failure in full
+    failed = job("failed", 3)
+    failed.error = "Traceback (most recent call last):\n  File x\nValueError: no training rows"
+    ProgressLine(log)(failed)
+    assert log.getvalue().splitlines()[0].endswith("ValueError: no training rows")
+    assert "    Traceback (most recent call last):\n    " in log.getvalue()
