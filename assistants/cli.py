@@ -111,7 +111,8 @@ def cmd_up(args) -> int:
             t0 = time.perf_counter()
             summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=bars)
             failed += _failures(summary)
-            done = f"[{domain}] corpus ingested: {summary.new} new, {summary.changed} changed, {summary.unchanged} unchanged"
+            done = (f"[{domain}] corpus ingested: {summary.new} new, {summary.changed} changed, "
+                    f"{summary.unchanged} unchanged")
             if rt.settings.domain.setup:
                 done += f"; {resolve(rt.settings.domain.setup)(rt, progress=bars)}"
             _stage(done, t0)
@@ -129,7 +130,8 @@ def cmd_up(args) -> int:
             runner = start_runner(first, state / "logs" / "training.log",
                                   ProgressLine() if not args.quiet else (lambda job: None))
             print(f"training jobs run in the background, one at a time (`assistants jobs`; output in "
-                  f"{state / 'logs' / 'training.log'}); Ctrl-C stops everything, an unfinished job resumes at the next up",
+                  f"{state / 'logs' / 'training.log'}); Ctrl-C stops everything, an unfinished job resumes "
+                  "at the next up",
                   flush=True)
         from shared.ui import serve
 
@@ -152,7 +154,8 @@ def _servers(runtimes, host: str | None = None, port: int | None = None, port_ba
         t0 = time.perf_counter()
         apps.append((create_server(rt.chat_engine()), h, p))
         sign_in = f"; sign in: {ui.login_hint}" if ui.login and ui.login_hint else ""
-        _stage(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ ({_reach(h, ui.login)}{sign_in})", t0)
+        _stage(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ "
+               f"({_reach(h, ui.login)}{sign_in})", t0)
     return apps
 
 

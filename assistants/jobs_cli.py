@@ -83,7 +83,8 @@ def queue_first_adapters(queue) -> list[str]:
         if AdapterRegistry(s.state_dir, domain).versions():
             continue
         if any(j.status == "cancelled" for j in queue.history(domain, FIRST_ADAPTER)):
-            lines.append(f"[{domain}] first adapter cancelled earlier: base model (`assistants jobs add {domain}` trains it)")
+            lines.append(f"[{domain}] first adapter cancelled earlier: base model "
+                         f"(`assistants jobs add {domain}` trains it)")
             continue
         job = queue.add(domain, FIRST_ADAPTER)
         lines.append(f"[{domain}] base model until its first adapter is trained in the background (job {job.id})")

@@ -98,7 +98,8 @@ def build_app(engine: ChatEngine):
                         ids[-1] = turn.message_id
                         shown = [p for p in turn.passages if p.in_prompt]
                         notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
-                        yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(engine, turn.generator)
+                        yield ("", history, turn.conversation_id, ids, sources_panel(shown), notes,
+                               _footer(engine, turn.generator))
             except USER_ERRORS as e:
                 yield failed(text, history, conv, ids, str(e))
             except Exception:
