@@ -1,7 +1,9 @@
 """``assistants``: the one command line of the suite.
 
-  assistants up                      start the database, ingest every sample corpus, train missing
-                                     adapters, serve the three UIs
+  assistants up                      start the database, ingest every sample corpus, serve the three UIs,
+                                     train missing adapters in the background (--verbose, --port-base)
+  assistants jobs [list|add DOMAIN|cancel ID]
+                                     background training jobs (queued, running with its step, done, failed)
   assistants serve DOMAIN            serve one assistant's chat UI (--port, --host)
   assistants ask DOMAIN QUESTION     one grounded answer on the command line
   assistants analyse DOMAIN FILE     upload a document privately and write its clause report (--out)
@@ -33,10 +35,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -49,7 +52,7 @@ from shared.finetune.config import load_finetune_config
 from shared.ingest.importers import DatasetError, resolve
 from shared.settings import ConfigError
 
-from . import audit_cli, keys_cli, label_cli, review_cli
+from . import audit_cli, jobs_cli, keys_cli, label_cli, review_cli
 from .domains import DOMAINS, domain_dir, samples_dir, settings_for
 
 
@@ -59,12 +62,18 @@ def _runtime(domain: str, db=None):
     return Runtime(settings_for(domain), db=db)
 
 
-def _report(domain: str, summary) -> int:
-    """Print an ingestion summary (failures by name on stderr); returns the failure count."""
+def _failures(summary) -> int:
+    """Print the files an ingestion could not use, by name, on stderr; returns their count."""
     for name, reason in summary.failed:
         print(f"FAILED {name}: {reason}", file=sys.stderr)
-    print(f"[{domain}] {summary.line()}")
     return len(summary.failed)
+
+
+def _report(domain: str, summary) -> int:
+    """Print an ingestion summary (failures by name on stderr); returns the failure count."""
+    failed = _failures(summary)
+    print(f"[{domain}] {summary.line()}")
+    return failed
 
 
 def cmd_ingest(args) -> int:
@@ -73,71 +82,83 @@ def cmd_ingest(args) -> int:
     return 1 if (_report(args.domain, summary) and args.strict) else 0
 
 
-def _train_first_adapters(quiet: bool) -> None:
-    """A domain that serves its promoted adapter and has a train.yaml gets its first adapter
-    trained and, if it beats the base model, promoted. Later runs keep what is registered;
-    an interrupted first training resumes from its last checkpoint."""
-    from shared.finetune import AdapterRegistry, PromotionRefused
-    from shared.finetune.serving import PROMOTED
-
-    for domain in DOMAINS:
-        s = settings_for(domain)
-        if s.generation.adapter != PROMOTED or not (domain_dir(domain) / "train.yaml").is_file():
-            continue
-        reg = AdapterRegistry(s.state_dir, domain)
-        if reg.versions():
-            if reg.promoted() is None:
-                print(f"[{domain}] {len(reg.versions())} adapter(s) registered, none promoted: serving the base model")
-            continue
-        print(f"[{domain}] training its first adapter (once; see `assistants adapters list {domain}`)", flush=True)
-        # A child process: training memory is returned before the servers start.
-        cmd = [sys.executable, "-m", "assistants.cli", "train", domain, "--resume"] + (["--quiet"] if quiet else [])
-        if subprocess.run(cmd).returncode != 0 or not reg.versions():
-            print(f"[{domain}] training failed: serving the base model (retry: assistants train {domain} --resume)",
-                  file=sys.stderr)
-            continue
-        try:
-            print(f"[{domain}] " + reg.promote(reg.versions()[-1].version, load_finetune_config(domain_dir(domain)).metric))
-        except PromotionRefused as e:
-            print(f"[{domain}] {e}: serving the base model")
+def _stage(text: str, t0: float) -> None:
+    """One line per stage of `up`, with how long it took."""
+    print(f"{text} ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
 def cmd_up(args) -> int:
-    """The main job: every domain's samples ingested, first adapters trained, then the three
-    chat UIs served."""
-    if not args.no_train:
-        _train_first_adapters(args.quiet)
+    """The main job: the database, every domain's samples ingested, the three chat UIs
+    served at once (base models where no adapter is promoted yet), and the missing adapters
+    trained in the background, switched in live when promoted."""
+    state = settings_for(DOMAINS[0]).state_dir
+    log_file = state / "logs" / "up.log"
+    if not args.verbose:
+        logs.to_file(log_file)
+        print(f"assistants up: details in {log_file} (--verbose shows them here)", flush=True)
+    t0 = time.perf_counter()
     first = _runtime(DOMAINS[0])
     runtimes = [first] + [_runtime(d, db=first.db) for d in DOMAINS[1:]]
-    failed = 0
+    where = f"embedded Postgres in {first.db.data_dir}" if first.db.embedded else "DATABASE_URL"
+    _stage(f"database ready: {where}", t0)
+    failed, runner = 0, None
+    bars = args.verbose and not args.quiet
     try:
         if not args.no_serve:
+            t0 = time.perf_counter()
             for rt in runtimes:
                 rt.generator  # before the embedding model: unsloth must be imported before transformers
+            _stage(f"model loaded: {runtimes[0].generator.describe()['model']}", t0)
         for domain, rt in zip(DOMAINS, runtimes):
-            failed += _report(domain, rt.ingestor().run([samples_dir(domain)], prune=True, progress=not args.quiet))
+            t0 = time.perf_counter()
+            summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=bars)
+            failed += _failures(summary)
+            done = (f"[{domain}] corpus ingested: {summary.new} new, {summary.changed} changed, "
+                    f"{summary.unchanged} unchanged")
             if rt.settings.domain.setup:
-                print(f"[{domain}] {resolve(rt.settings.domain.setup)(rt, progress=not args.quiet)}")
-        where = "embedded Postgres in " + str(first.db.data_dir) if first.db.embedded else "DATABASE_URL"
-        print(f"ready: {len(DOMAINS)} domains ingested into {where}")
-        if not args.no_serve:
-            _serve(runtimes)
+                done += f"; {resolve(rt.settings.domain.setup)(rt, progress=bars)}"
+            _stage(done, t0)
+        if not args.no_train:
+            from .jobs_cli import job_queue, queue_first_adapters
+
+            for line in queue_first_adapters(job_queue(first)):
+                print(line)
+        if args.no_serve:
+            return 1 if failed else 0
+        servers = _servers(runtimes, port_base=args.port_base)
+        if not args.no_train:
+            from .jobs_cli import ProgressLine, start_runner
+
+            runner = start_runner(first, state / "logs" / "training.log",
+                                  ProgressLine() if not args.quiet else (lambda job: None))
+            print(f"training jobs run in the background, one at a time (`assistants jobs`; output in "
+                  f"{state / 'logs' / 'training.log'}); Ctrl-C stops everything, an unfinished job resumes "
+                  "at the next up",
+                  flush=True)
+        from shared.ui import serve
+
+        serve(servers)
     finally:
+        if runner is not None:
+            runner.stop()
         first.close()
     return 1 if failed else 0
 
 
-def _serve(runtimes, host: str | None = None, port: int | None = None) -> None:
-    from shared.ui import create_server, serve
+def _servers(runtimes, host: str | None = None, port: int | None = None, port_base: int | None = None) -> list:
+    """(app, host, port) per runtime, each announced with its URL and who can reach it."""
+    from shared.ui import create_server
 
     apps = []
-    for rt in runtimes:
+    for i, rt in enumerate(runtimes):
         ui = rt.settings.ui
-        h, p = host or ui.host, port or ui.port
+        h, p = host or ui.host, port or (port_base + i if port_base else ui.port)
+        t0 = time.perf_counter()
         apps.append((create_server(rt.chat_engine()), h, p))
-        print(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ ({_reach(h, ui.login)})",
-              flush=True)
-    serve(apps)
+        sign_in = f"; sign in: {ui.login_hint}" if ui.login and ui.login_hint else ""
+        _stage(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ "
+               f"({_reach(h, ui.login)}{sign_in})", t0)
+    return apps
 
 
 def _reach(host: str, login: bool) -> str:
@@ -151,7 +172,9 @@ def _reach(host: str, login: bool) -> str:
 def cmd_serve(args) -> int:
     with _runtime(args.domain) as rt:
         rt.generator  # load the model before serving (and before the embedding model, for unsloth)
-        _serve([rt], args.host, args.port)
+        from shared.ui import serve
+
+        serve(_servers([rt], args.host, args.port))
     return 0
 
 
@@ -216,11 +239,18 @@ def cmd_import(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from shared.finetune.jobs import JobQueue, StepReporter
     from shared.finetune.run import run_training
 
     overrides = {"train": {"max_steps": args.max_steps}} if args.max_steps else None
-    adapter = run_training(settings_for(args.domain), domain_dir(args.domain), resume=args.resume,
-                           overrides=overrides, engine=args.engine, progress=not args.quiet, config_path=args.config)
+    with contextlib.ExitStack() as stack:
+        # A background job (`up` runs it): its step and estimate go to Postgres for the UIs.
+        queue = JobQueue(stack.enter_context(_runtime(args.domain)).db) if args.job else None
+        adapter = run_training(settings_for(args.domain), domain_dir(args.domain), resume=args.resume,
+                               overrides=overrides, engine=args.engine, progress=not args.quiet,
+                               config_path=args.config, on_step=StepReporter(queue, args.job) if queue else None)
+        if queue:
+            queue.registered(args.job, adapter.version)
     m = adapter.manifest["metrics"]
     print(f"[{args.domain}] registered adapter {adapter.version} ({adapter.manifest['engine']}): "
           f"val_loss {m['val_loss']} vs base {m['base_val_loss']}, {m['steps']} steps in {m['train_seconds']} s")
@@ -432,9 +462,14 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--quiet", action="store_true", help="no progress bars")
         return c
 
-    up = command("up", cmd_up, "start the database, ingest every domain's samples, serve the UIs", domain=False, quiet=True)
+    up = command("up", cmd_up, "start the database, ingest every domain's samples, serve the UIs, train missing "
+                 "adapters in the background", domain=False, quiet=True)
     up.add_argument("--no-serve", action="store_true", help="prepare only, do not serve the UIs")
-    up.add_argument("--no-train", action="store_true", help="do not train missing adapters (serve base models)")
+    up.add_argument("--no-train", action="store_true", help="queue and run no training jobs (serve what is promoted)")
+    up.add_argument("--port-base", type=int, help="serve the domains on PORT, PORT+1, ... (default: each ui.port)")
+    # Also after `up` (SUPPRESS: absent, it leaves `assistants --verbose up` as it was).
+    up.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                    help="library warnings and progress bars on the terminal instead of the log file")
 
     sv = command("serve", cmd_serve, "serve one assistant's chat UI")
     sv.add_argument("--host", help="interface (default: ui.host)")
@@ -477,6 +512,7 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-steps", type=int, help="override train.max_steps")
     tr.add_argument("--config", type=Path, help="a train.yaml other than the domain's")
     tr.add_argument("--engine", choices=["unsloth", "transformers+peft"], help="default: unsloth when importable")
+    tr.add_argument("--job", type=int, help=argparse.SUPPRESS)  # run by `up` for a queued job: progress to Postgres
 
     ev = sub.add_parser("eval", help="scripted conversations and benchmarks").add_subparsers(dest="what", required=True)
 
@@ -515,6 +551,7 @@ def parser() -> argparse.ArgumentParser:
     audit_cli.register(sub)
     keys_cli.register(sub)
     review_cli.register(sub)
+    jobs_cli.register(sub)
     label_cli.register(sub)
 
     for domain in DOMAINS:

@@ -22,6 +22,11 @@ def cmd_review(args) -> int:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             print(f"{'accepted' if args.accept else 'rejected'} {args.accept or args.reject}")
+            if args.train:
+                _queue_training(rt, args.domain)
+            return 0
+        if args.train:
+            _queue_training(rt, args.domain)
             return 0
         found = queue.listing(args.status)
     for c in found:
@@ -30,6 +35,15 @@ def cmd_review(args) -> int:
         print(f"  Q: {c.question}\n  A: {c.answer}\n")
     print(f"{len(found)} {args.status} candidate(s) for {args.domain}")
     return 0
+
+
+def _queue_training(rt, domain: str) -> None:
+    """The accepted examples train in the background job queue that `up` runs (one job at a
+    time, promoted through the gate, switched in live)."""
+    from shared.finetune.jobs import REVIEWED_FEEDBACK, JobQueue
+
+    job = JobQueue(rt.db).add(domain, REVIEWED_FEEDBACK)
+    print(f"training job {job.id} {job.status} for {domain}: the running `assistants up` trains it (`assistants jobs`)")
 
 
 def register(sub) -> None:
@@ -44,3 +58,5 @@ def register(sub) -> None:
     rv.add_argument("--status", default="pending", choices=["pending", "accepted", "rejected"],
                     help="which candidates to list")
     rv.add_argument("--reviewer", default=getpass.getuser(), help="recorded with the decision")
+    rv.add_argument("--train", action="store_true",
+                    help="queue a background training on the accepted examples (alone, or after --accept)")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set up .venv (idempotent), start the embedded Postgres and ingest the
-# sample corpora of all three domains. Re-running skips what is already done.
+# The main job: set up .venv (idempotent), start the embedded Postgres, ingest the sample
+# corpora of all three domains and serve the three UIs; missing adapters train in the
+# background and switch in live. Re-running skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 
 from .pii import scrub
 
@@ -54,3 +55,21 @@ def configure(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(ScrubPersonalData())
+
+
+def to_file(path: Path) -> Path:
+    """Everything logged (the suite's events, libraries' warnings, Python warnings) goes to
+    ``path``; the terminal keeps errors only, shown in full. For ``up``, whose terminal shows
+    one line per stage; ``--verbose`` skips this."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler:  # the terminal's (configure); not a test harness's
+            handler.setLevel(logging.ERROR)
+    sink = logging.FileHandler(path, encoding="utf-8")
+    sink.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sink.addFilter(ScrubPersonalData())
+    root.addHandler(sink)
+    logging.captureWarnings(True)  # library deprecation notices, not the user's business
+    return path

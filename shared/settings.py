@@ -165,6 +165,8 @@ class UISettings(_Strict):
     extra_concurrency: int = Field(
         8, ge=1, description="Chat turns Gradio runs at once beyond the generation bound (generation.max_concurrency "
         "plus max_queue), so answers that need no model (rules, refusals, tool figures) never queue behind generations.")
+    login_hint: str | None = Field(
+        None, description="Said beside the URL at start-up when `login` is on, e.g. the demo logins to sign in with.")
 
 
 class ApiSettings(_Strict):
@@ -239,6 +241,18 @@ class EvaluationSettings(_Strict):
     latency_probe: str = Field("Say hello.", description="Question timed on the bare backend for latency ratios.")
 
 
+class JobSettings(_Strict):
+    nice: int = Field(
+        19, ge=0, le=19, description="Niceness of a background training job: the chat servers keep the CPU first.")
+    threads: int = Field(
+        1, ge=1, description="torch/BLAS threads of a background training job, so answers stay responsive while "
+        "it runs (`assistants train` in the foreground uses every core).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Override train.max_steps for background jobs (a quick demo or benchmark); "
+        "unset: each domain's train.yaml.")
+    poll_s: float = Field(2.0, gt=0, description="Seconds between the job runner's looks at the queue and progress.")
+
+
 class DomainSettings(_Strict):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Domain id; also its collection name.")
     title: str = Field(..., description="Human title of the assistant.")
@@ -277,6 +291,7 @@ class Settings(_Strict):
     tools: ToolsSettings = ToolsSettings()
     ui: UISettings = UISettings()
     api: ApiSettings = ApiSettings()
+    jobs: JobSettings = JobSettings()
 
 
 def deep_merge(base: dict, over: Mapping) -> dict:

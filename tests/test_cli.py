@@ -15,11 +15,11 @@ def test_up_ingests_every_domain_and_is_idempotent(db):
     first = run("up", "--quiet", "--no-serve", "--no-train")
     assert first.returncode == 0, first.stderr
     for domain in ("finance", "medical", "legal"):
-        assert f"[{domain}] documents:" in first.stdout
+        assert f"[{domain}] corpus ingested:" in first.stdout
     second = run("up", "--quiet", "--no-serve", "--no-train")
     assert second.returncode == 0
-    assert second.stdout.count("documents: 0 new, 0 changed") == 3
-    assert "[finance] market data 1050 rows for 10 symbols" in second.stdout and "1050 unchanged" in second.stdout
+    assert second.stdout.count("corpus ingested: 0 new, 0 changed") == 3
+    assert "; market data 1050 rows for 10 symbols" in second.stdout and "1050 unchanged" in second.stdout
 
 
 def test_search_with_as_of(db):

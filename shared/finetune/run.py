@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from ..generation.models import dequantized_checkpoint, file_sha256, model_id, model_path
 from ..settings import Settings
@@ -31,7 +32,8 @@ def base_checkpoint(settings: Settings, configured: str | None) -> tuple[str, st
 
 
 def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, overrides: dict | None = None,
-                 engine: str | None = None, progress: bool = True, config_path: Path | None = None) -> Adapter:
+                 engine: str | None = None, progress: bool = True, config_path: Path | None = None,
+                 on_step: Callable[[int, int], None] | None = None) -> Adapter:
     from .gguf_export import ExportError, export
     from .train import resolve_engine, train
 
@@ -53,7 +55,7 @@ def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, 
         cfg = load_finetune_config(domain_dir, json.loads((run_dir / "config.json").read_text()), config_path)
     card = json.loads((run_dir / "data_card.json").read_text())
     base_dir, base_id, base_sha = base_checkpoint(settings, cfg.base_model)
-    result = train(cfg, base_dir, run_dir, resume=resume, engine=engine, progress=progress)
+    result = train(cfg, base_dir, run_dir, resume=resume, engine=engine, progress=progress, on_step=on_step)
     gguf = None
     try:
         gguf = export(result.adapter_dir, Path(base_dir) / "config.json", run_dir / "adapter.gguf")

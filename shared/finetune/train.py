@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..generation.models import cuda, load_causal_lm, use_4bit
 from .config import FinetuneConfig
@@ -64,12 +65,26 @@ def load_model(cfg: FinetuneConfig, base_dir: str, engine: str):
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
-    ckpts = sorted(out_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    """The newest complete checkpoint. The Trainer writes ``trainer_state.json`` last, so a
+    process stopped while saving leaves a folder without it, which cannot be resumed from."""
+    ckpts = sorted((p for p in out_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                   key=lambda p: int(p.name.split("-")[1]))
     return ckpts[-1] if ckpts else None
 
 
+def _step_callback(on_step: Callable[[int, int], None]):
+    """``on_step(step, max_steps)`` after every optimizer step (a background job's progress)."""
+    from transformers import TrainerCallback
+
+    class StepCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            on_step(state.global_step, state.max_steps)
+
+    return StepCallback()
+
+
 def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, resume: bool = False, engine: str | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train on ``run_dir/data/{train,validation}.jsonl``; checkpoints in ``run_dir/checkpoints``,
     the adapter in ``run_dir/adapter``. ``resume`` continues from the newest checkpoint."""
     engine = resolve_engine(engine)
@@ -96,7 +111,7 @@ def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, resume: bool = Fals
         dataloader_num_workers=0, packing=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
-                         processing_class=tokenizer)
+                         processing_class=tokenizer, callbacks=[_step_callback(on_step)] if on_step else None)
     checkpoint = latest_checkpoint(out) if resume else None
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s, starting from the beginning", out)

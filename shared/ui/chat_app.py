@@ -28,8 +28,21 @@ def principal_of(request: Any) -> str:
     return user if user else f"anon-{getattr(request, 'session_hash', None) or 'local'}"
 
 
-def _footer(g: dict) -> str:
-    return f"Model: `{g['model']}` · backend: {g['backend']} · adapter: `{g['adapter'] or 'none'}`"
+def training_note(engine: ChatEngine, g: dict) -> str | None:
+    """What serves while the domain's adapter trains in the background (None when no job
+    is unfinished, or the database cannot say)."""
+    from ..finetune.jobs import serving_note
+
+    try:
+        return serving_note(engine.settings, g["adapter"], engine.runtime.db)
+    except DatabaseUnavailable:
+        return None
+
+
+def _footer(engine: ChatEngine, g: dict) -> str:
+    note = training_note(engine, g)
+    return (f"Model: `{g['model']}` · backend: {g['backend']} · adapter: `{g['adapter'] or 'none'}`"
+            + (f" · {note}" if note else ""))
 
 
 def build_app(engine: ChatEngine):
@@ -58,7 +71,7 @@ def build_app(engine: ChatEngine):
                 sources = gr.HTML("<div id='sources-empty'>Sources of the latest answer appear here.</div>", elem_id="sources")
         status = gr.Markdown("", elem_id="status")
         # Names the model and adapter that answered last; follows promotions without a restart.
-        footer = gr.Markdown(_footer(engine.gen.describe()), elem_id="footer")
+        footer = gr.Markdown(_footer(engine, engine.gen.describe()), elem_id="footer")
 
         def respond(text: str, history: list, conv: str | None, ids: list, docs: list, request: gr.Request):
             history, ids = list(history or []), list(ids or [])
@@ -84,7 +97,8 @@ def build_app(engine: ChatEngine):
                             ids[-1] = turn.message_id
                             shown = [p for p in turn.passages if p.in_prompt]
                             notes = "\n\n".join(f"**Warning:** {w}" for w in turn.warnings)
-                            yield "", history, turn.conversation_id, ids, sources_panel(shown), notes, _footer(turn.generator)
+                            yield ("", history, turn.conversation_id, ids, sources_panel(shown), notes,
+                                   _footer(engine, turn.generator))
             except USER_ERRORS as e:
                 yield failed(text, history, conv, ids, str(e))
             except Exception:
@@ -160,7 +174,7 @@ def build_app(engine: ChatEngine):
             engine.recorder.correct(principal_of(request), message_id, answer)
             return "proposed"
 
-        app.load(lambda: _footer(engine.gen.describe()), None, footer, api_name=False)
+        app.load(lambda: _footer(engine, engine.gen.describe()), None, footer, api_name=False)
         gr.api(ask, api_name="ask", **turns)
         gr.api(feedback, api_name="feedback")
         gr.api(correct, api_name="correct")

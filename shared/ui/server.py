@@ -93,7 +93,9 @@ def _sign_out_route(api, name: str, sessions: SessionStore) -> None:
 
 def readiness(engine: ChatEngine) -> dict:
     """Database reachable (through the application pool, as requests use it), model loaded,
-    and which adapter version answers."""
+    which adapter version answers, and what trains meanwhile."""
+    from .chat_app import training_note
+
     report: dict = {"domain": engine.settings.domain.name, "ready": True}
     try:
         with engine.runtime.db.session() as conn:
@@ -105,6 +107,9 @@ def readiness(engine: ChatEngine) -> dict:
         report.update(engine.gen.describe(), model_loaded=True)
     except Exception as e:  # noqa: BLE001 - any load failure means not ready, and says why
         report.update(ready=False, model_loaded=False, model_error=f"{type(e).__name__}: {e}")
+    else:
+        # Ready on the base model while its adapter trains: the answer says so.
+        report["training"] = training_note(engine, report) if report["database"] == "ok" else None
     return report
 
 
