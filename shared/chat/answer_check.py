@@ -14,7 +14,7 @@ from .citations import _content_words, extractive
 from .types import Passage
 
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n+)")  # a complete sentence, with its end
-MIN_WORDS = 4          # fewer content words than this is no answer
+MIN_WORDS = 3          # fewer content words than this is no answer ("Gout is a type of arthritis." has 3)
 MAX_NEW_WORDS = 2      # a sentence adding at most this many words to the question restates it
 HOLD_CHARS = 400       # released unjudged after this much text without a sentence end
 
