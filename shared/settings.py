@@ -146,6 +146,13 @@ class ChatSettings(_Strict):
     verify_numbers: bool = Field(
         False, description="An answer stating a figure that none of its sources contains is replaced by the "
         "closest source sentence, quoted and cited (small models misremember numbers).")
+    answer_check: bool = Field(
+        False, description="Hold the start of each model answer back until it has substance: a leading restated "
+        "question is dropped; an answer that only restates the question, only asks, or is empty is never shown "
+        "(the nearest reference passage, quoted with its source, or `cannot_answer` instead).")
+    cannot_answer: str = Field(
+        "I can't answer that well. Try asking in other words, or ask someone qualified.",
+        description="Said when the model's answer fails the output check and no reference passage is relevant.")
     examples: list[str] = Field(default_factory=list, description="Example questions shown in the UI.")
     rules: str | None = Field(
         None, description="YAML file of deterministic safety rules (relative to the domain folder), checked "
@@ -216,8 +223,11 @@ class ToolsSettings(_Strict):
 
 
 class BenchmarkSettings(_Strict):
-    format: Literal["pubmedqa", "mmlu", "legalbench", "tatqa", "fiqa"] = Field(
+    format: Literal["pubmedqa", "mmlu", "legalbench", "tatqa", "fiqa", "conditions"] = Field(
         ..., description="Reader of the data file (shared/evaluation/datasets.py); any file of that format works.")
+    importer: str | None = Field(
+        None, description="`package.module:function` of a path yielding the format's records, run on the data "
+        "file first (e.g. MedQuAD -> held-out described cases for `conditions`).")
     data: str | None = Field(
         None, description="The file, relative to the shared data folder (ASSISTANTS_SHARED_DATA, default "
         "../shared/data beside the project); a glob reads several (LegalBench tasks).")

@@ -24,14 +24,13 @@ def test_domain_config_is_valid(domain):
 
         assert SafetyRules.for_settings(s).rules
     from shared.evaluation.bench import load
-    from shared.evaluation.datasets import read
     from shared.evaluation.scripts import load_scripts
 
     assert load_scripts([domain_dir(domain) / s.evaluation.scripts]), "each domain ships scripted conversations"
     for name, spec in s.evaluation.benchmarks.items():
         assert spec.sample, f"benchmark {name} needs a sample for machines without ../shared/data"
         sample = domain_dir(domain) / spec.sample
-        assert read(spec.format, sample, sample.parent / spec.context if spec.context else None).items
+        assert load(s, spec, sample)[0].items  # through the benchmark's importer, if it names one
         assert load(s, spec)[0].items  # the shared data when present, else the sample
         for key in spec.thresholds:
             mode, _, metric = key.partition(".")

@@ -17,6 +17,7 @@ from ..store.pgvector_store import SIMILARITY_KEY
 from ..text import clean_text
 from ..tools import ToolBox, ToolCall
 from . import citations, dates, prompt
+from .answer_check import HeldStream, fallback_text, verdict
 from .recorder import Recorder
 from .rewrite import rewrite
 from .rules import SafetyRules
@@ -194,14 +195,16 @@ class ChatEngine:
                                 self.settings.generation.max_new_tokens)
             timings["prompt_ms"] = _ms(t_prompt)
             yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
+            held = HeldStream(question) if chat.answer_check and result is None else None
             # A tool's figures need no model: with no slot free right now, its code-written
             # summary answers instead of waiting for one.
             for piece in gen.stream(plan.messages, stop=prompt.ECHO_STOPS, wait=result is None):
                 if not answer:
                     timings["first_token_ms"] = _ms(t0)
                 answer += piece
-                if result is None:  # a tool's phrasing is checked before anyone sees it
-                    yield ChatEvent("token", text=piece)
+                shown = held.feed(piece) if held else "" if result is not None else piece
+                if shown:  # a tool's phrasing is checked before anyone sees it
+                    yield ChatEvent("token", text=shown)
         except GenerationError as e:
             # Busy: a tool answer falls back to its summary, and an escalation already shown
             # stays the answer rather than turning into an error.
@@ -216,6 +219,13 @@ class ChatEngine:
                                grounded=grounded, generator=gen.describe(), timings=timings, usage=usage,
                                passages=[], error=error, channel=channel)
         attributed = 0
+        if held is not None:
+            rest = held.finish()
+            if not held.released:  # nothing the model wrote may be shown
+                rest = self._unanswered(question, principal, plan, answer, usage)
+            if rest:
+                yield ChatEvent("token", text=rest)
+            answer = held.shown if held.released else rest
         if result is not None:
             answer, kept = self.tools.phrased(answer, result, question)
             if not kept:
@@ -253,6 +263,17 @@ class ChatEngine:
         yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, grounded, query,
                                           plan.passages, cites, invalid, timings, usage,
                                           self.settings.domain.disclaimer, gen.describe(), warnings))
+
+    def _unanswered(self, question: str, principal: str, plan: prompt.PromptPlan, answer: str, usage: dict) -> str:
+        """Said instead of a model answer that failed the output check (an echo, a question,
+        nothing): the nearest reference passage, quoted with its source (retrieved now if the
+        domain's answers do not retrieve), or the domain's honest "I can't answer that well"."""
+        usage["fallback"] = "answer_check:" + (verdict(question, answer) or "held")
+        if not plan.passages:
+            plan.passages = self.relevant(self.retrieve(question, principal))
+            for n, p in enumerate(plan.passages, start=1):
+                p.n = n
+        return fallback_text(question, plan.passages, self.settings.chat.cannot_answer)
 
     def ask(self, question: str, **kw) -> Turn:
         """The whole turn at once (scripts, evaluation)."""

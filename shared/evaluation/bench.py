@@ -40,7 +40,13 @@ def data_file(settings: Settings, spec: BenchmarkSettings, override: Path | None
 def load(settings: Settings, spec: BenchmarkSettings, override: Path | None = None) -> tuple[Dataset, Path]:
     path = data_file(settings, spec, override)
     context = path.parent / spec.context if spec.context else None
-    return datasets.read(spec.format, path, context), path
+    source = path
+    if spec.importer:  # e.g. MedQuAD -> held-out cases: read what the importer writes
+        from ..ingest.importers import convert, resolve
+
+        source = Path(settings.state_dir) / "eval" / f"{settings.domain.name}-{path.name}.{spec.format}.jsonl"
+        convert(resolve(spec.importer), path, source)
+    return datasets.read(spec.format, source, context), path
 
 
 @dataclass
@@ -105,6 +111,8 @@ class BenchRunner:
             if item.gold:
                 out.update(metrics.retrieval([p.doc_id.rsplit("#", 1)[-1] for p in passages], item.gold, k))
 
+        if item.kind == "condition":
+            return {**out, **self.conditions(item, mode, engine, system)}
         if item.kind == "answer":
             turn = engine.ask(item.question, principal=PRINCIPAL)
             out.update(metrics.tatqa(turn.answer, item.answer, item.scale))
@@ -126,6 +134,19 @@ class BenchRunner:
             out.update({"accuracy": float(pred.lower() == str(item.answer).lower()), "prediction": pred,
                         "gold": item.answer})
         return out
+
+    def conditions(self, item: Item, mode: Mode, engine, system: str) -> dict:
+        """top3: the dataset's condition among the first three named, by the model (base,
+        adapter) or by retrieval over the condition descriptions (rag: no model involved)."""
+        from ..chat import prompt
+
+        if mode.retrieval:
+            ranked = list(dict.fromkeys(p.doc_id.rsplit("#", 1)[-1] for p in engine.retrieve(item.query, PRINCIPAL)))
+            return {"top3": float(bool(set(ranked[:3]) & set(item.gold))), "prediction": ", ".join(ranked[:3]),
+                    "gold": item.answer}
+        plan = prompt.build(mode.generator, system, [], item.question, [], ANSWER_TOKENS)
+        said = mode.generator.generate(plan.messages, max_tokens=ANSWER_TOKENS)
+        return {"top3": metrics.top_k_named(said, str(item.answer)), "prediction": said, "gold": item.answer}
 
     # -- a whole run ------------------------------------------------------------------------
     def run(self, benchmarks: dict[str, BenchmarkSettings], modes: list[str] | None, limit: int | None,

@@ -54,7 +54,7 @@ def bare_speed(generator, probe: str) -> BareSpeed:
 
 def context_for(settings, bare: BareSpeed | None = None) -> Context:
     return Context(refusal=settings.chat.refusal, disclaimer=settings.domain.disclaimer,
-                   rules=SafetyRules.for_settings(settings), bare=bare)
+                   rules=SafetyRules.for_settings(settings), bare=bare, cannot_answer=settings.chat.cannot_answer)
 
 
 def run_script(script: Script, client: ChatClient, ctx: Context, domain_root: Path) -> ScriptResult:
@@ -68,7 +68,7 @@ def run_script(script: Script, client: ChatClient, ctx: Context, domain_root: Pa
             turn, wall = client.ask(step.user, conversation, documents)
             conversation = turn["conversation_id"]
             result.turns.append(TurnResult(script.name, i, step.user, turn.get("answer") or "",
-                                           check(step.expect, turn, wall, ctx), wall))
+                                           check(step.expect, turn, wall, ctx, step.user), wall))
     except Exception as e:  # a script that cannot finish is one failure, and the run goes on
         result.error = f"{type(e).__name__}: {e}"
     return result

@@ -20,6 +20,7 @@ class Item:
     id: str
     question: str                  # the whole prompt text (with options or the clause to judge)
     kind: str                      # "choice" (accuracy) | "answer" (EM/F1) | "retrieval" (hit@k, MRR)
+                                   # | "condition" (top3: the gold among the first 3 named)
     answer: object = None          # the label for choice; the gold answer for answer items
     choices: list[str] = field(default_factory=list)
     scale: str = ""                # TAT-QA: "", thousand, million, billion, percent
@@ -129,8 +130,29 @@ def fiqa(path: Path, context: Path | None = None) -> Dataset:
     return Dataset("fiqa", items, passages)
 
 
+CONDITIONS_ASK = "List the three most likely conditions, one per line, most likely first."
+
+
+def conditions(path: Path, context: Path | None = None) -> Dataset:
+    """Described symptoms -> the condition (top-3 of a ranked list). Rows of kind
+    ``condition`` (id, title, text) are the corpus; rows of kind ``case`` (id, text: the
+    description, condition, gold: condition ids) the items. Written by a domain's importer."""
+    items, passages = [], []
+    for r in _rows(path):
+        _need(r, ("id", "kind", "text"), path)
+        if r["kind"] == "condition":
+            _need(r, ("title",), path)
+            passages.append(Passage(r["id"], r["title"], r["text"]))
+        else:
+            _need(r, ("condition", "gold"), path)
+            items.append(Item(r["id"], f"{r['text']}\n{CONDITIONS_ASK}", "condition", r["condition"],
+                              gold=list(r["gold"]), query=r["text"]))
+    return Dataset("conditions", items, passages)
+
+
 READERS: dict[str, Callable[[Path, Path | None], Dataset]] = {
     "pubmedqa": pubmedqa, "mmlu": mmlu, "legalbench": legalbench, "tatqa": tatqa, "fiqa": fiqa,
+    "conditions": conditions,
 }
 
 

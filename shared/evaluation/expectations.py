@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..chat.answer_check import verdict
 from ..chat.rules import SafetyRules
 from .scripts import Expect
 
@@ -28,6 +29,7 @@ class Context:
     disclaimer: str
     rules: SafetyRules
     bare: BareSpeed | None = None  # the backend alone, for latency_ratio
+    cannot_answer: str = ""        # the domain's "I can't answer that well"
 
     def kinds(self, fired: list[str]) -> dict[str, str]:
         by_id = {r.id: r.kind for r in self.rules.rules} | {c: "escalate" for c in self.rules.messages}
@@ -38,7 +40,16 @@ def _cited(turn: dict) -> list[str]:
     return [f"{c['doc_id']} | {c['title']}" for c in turn.get("citations") or []]
 
 
-def check(expect: Expect, turn: dict, wall_ms: float, ctx: Context) -> list[str]:
+def non_answer(question: str, answer: str, ctx: Context) -> str | None:
+    """Why the answer is no answer to the question, or None."""
+    for said, why in ((ctx.refusal, "the refusal"), (ctx.cannot_answer, "\"can't answer\"")):
+        if said and said.strip() in answer:
+            return why
+    why = verdict(question, answer)
+    return {"echo": "the question restated", "question": "a question back"}.get(why, why)
+
+
+def check(expect: Expect, turn: dict, wall_ms: float, ctx: Context, question: str = "") -> list[str]:
     answer = turn.get("answer") or ""
     low = answer.lower()
     fired = ctx.kinds(list((turn.get("usage") or {}).get("rules") or []))
@@ -76,6 +87,12 @@ def check(expect: Expect, turn: dict, wall_ms: float, ctx: Context) -> list[str]
         shown = bool(ctx.disclaimer) and turn.get("disclaimer") == ctx.disclaimer
         if shown != expect.disclaimer:
             failures.append("expected the domain's disclaimer" if expect.disclaimer else "expected no disclaimer")
+    if expect.answers is not None:
+        why = non_answer(question, answer, ctx)
+        if expect.answers and why:
+            failures.append(f"expected an answer, got {why}")
+        elif not expect.answers and not why:
+            failures.append("expected no answer (an echo, a question back, a refusal), got one")
     usage = turn.get("usage") or {}
     # Answers given by a rule never reach the model: there is no bare time to compare with.
     if expect.latency_ratio is not None and ctx.bare and usage.get("prompt_tokens"):

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Sequence
 
 from ..chat.citations import _MARK, _SENTENCE, _content_words, cited_numbers
+from ..text import words_only
 
 SCALES = ("thousand", "million", "billion", "percent")
 _NUMBER = re.compile(r"-?\(?\$?\d[\d,]*(?:\.\d+)?\)?")
@@ -22,6 +23,33 @@ _NUMBER = re.compile(r"-?\(?\$?\d[\d,]*(?:\.\d+)?\)?")
 def retrieval(ranked_ids: Sequence[str], gold: Sequence[str], k: int) -> dict[str, float]:
     rank = next((i for i, d in enumerate(ranked_ids, start=1) if d in set(gold)), None)
     return {f"hit@{k}": float(rank is not None and rank <= k), "mrr": 1.0 / rank if rank else 0.0}
+
+
+_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+
+
+def named_conditions(answer: str, k: int = 3) -> list[str]:
+    """The first ``k`` names of a listed answer: one per line (or comma), without numbering,
+    emphasis or what follows a colon, dash or bracket."""
+    lines = [x for x in answer.replace("**", "").split("\n") if x.strip()]
+    if len(lines) < 2:
+        lines = answer.split(",")
+    names = [re.split(r"[:(\u2013\u2014]| - ", _LIST_MARK.sub("", x), maxsplit=1)[0].strip(" .") for x in lines]
+    return [n for n in names if n][:k]
+
+
+# Words that name no condition by themselves ("disease" is in "coeliac disease").
+_GENERIC = frozenset("a an the of and or disease diseases disorder syndrome condition type infection acute chronic".split())
+
+
+def same_condition(gold: str, named: str) -> bool:
+    """Names match when one's words all occur in the other's ("Influenza" ~ "Influenza (flu)")."""
+    g, n = set(words_only(gold).split()), set(words_only(named).split())
+    return bool(g and n - _GENERIC) and (g <= n or n <= g)
+
+
+def top_k_named(answer: str, gold: str, k: int = 3) -> float:
+    return float(any(same_condition(gold, n) for n in named_conditions(answer, k)))
 
 
 def _number(token: str) -> float | None:

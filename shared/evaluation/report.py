@@ -12,7 +12,7 @@ from .bench import Run
 
 # Shown in tables and plots, in this order ("hit@" whatever the domain's top_k); the rest
 # stays in scores.json.
-HEADLINE = ("accuracy", "em", "f1", "faithfulness", "relevancy", "hit@", "mrr")
+HEADLINE = ("accuracy", "top3", "em", "f1", "faithfulness", "relevancy", "hit@", "mrr")
 
 
 def _metrics(scores: dict) -> list[str]:

@@ -18,6 +18,7 @@ its scripts in ``<domain>/eval/``; ``tests/test_config.py`` validates them all.
           refuses: false             # the domain's refusal or a decline rule
           clarifies: false           # the answer is a clarifying question (a clarify rule)
           disclaimer: true           # the domain's disclaimer comes with the answer
+          answers: true              # substance: no echo, no question back, no refusal or "can't answer"
           latency_ratio: 2           # at most 2x the bare backend's time for the same prompt and answer length
 """
 from __future__ import annotations
@@ -40,6 +41,9 @@ class Expect(BaseModel):
     escalates: bool | str | None = Field(None, description="True or a rule id: an escalation rule fired; false: none.")
     clarifies: bool | None = Field(None, description="True: the answer is the domain's clarifying question.")
     disclaimer: bool | None = Field(None, description="True: the answer carries the domain's disclaimer.")
+    answers: bool | None = Field(
+        None, description="True: an answer with substance, not empty, not the question restated or asked back, not "
+        "the domain's refusal or its \"can't answer that well\" (shared/chat/answer_check.py).")
     latency_ratio: float | None = Field(
         None, gt=0, description="Most wall time, as a multiple of the bare backend's for the same numbers of prompt "
         "and answer tokens (the engine's overhead: retrieval, prompt building, recording, the network).")

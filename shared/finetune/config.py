@@ -47,6 +47,10 @@ class DataArgs:
     """System message of every example (default: the domain's chat.system_prompt)."""
     max_chars: int = 6000
     """Examples longer than this (question + answer) are dropped as over-long."""
+    cleaners: list[str] = field(default_factory=list)
+    """``package.module:function`` rules run in order on every answer after markup stripping:
+    ``rule(question, answer) -> answer`` (e.g. a domain's restated-question stripper); the data
+    card counts the examples each one changed."""
     min_answer_chars: int = 2
     """Shorter answers are dropped as empty."""
     near_duplicate_jaccard: float = 0.85

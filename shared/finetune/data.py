@@ -41,6 +41,7 @@ class DataCard:
     dropped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     dropped_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     pii: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    changed: dict[str, int] = field(default_factory=dict)  # examples each cleaning rule changed
     sizes: dict[str, int] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -53,12 +54,14 @@ class DataCard:
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "dropped": dict(self.dropped), "dropped_examples": dict(self.dropped_examples),
-                "pii_scrubbed": dict(self.pii), "split_sizes": self.sizes, "split_groups": self.groups,
+                "pii_scrubbed": dict(self.pii), "cleaning_rules": self.changed, "split_sizes": self.sizes, "split_groups": self.groups,
                 "sources": self.sources, "dataset_hash": self.dataset_hash}
 
     def markdown(self) -> str:
         lines = ["# Data card", "", f"Dataset hash: `{self.dataset_hash}`", "", "| step | examples |", "|---|---|"]
         lines += [f"| {name} | {n} |" for name, n in self.steps]
+        lines += ["", "| cleaning rule | examples changed |", "|---|---|"]
+        lines += [f"| {rule} | {n} |" for rule, n in self.changed.items()]
         lines += ["", "| dropped because | count | e.g. |", "|---|---|---|"]
         lines += [f"| {r} | {n} | {'; '.join(self.dropped_examples[r])[:200]} |" for r, n in self.dropped.items()]
         lines += ["", f"PII scrubbed: {dict(self.pii) or 'none'}", "",
@@ -112,6 +115,18 @@ def clean_text(text: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
 
 
+def clean_answers(examples: list[Example], rules: list[str], card: DataCard) -> None:
+    """Each rule (``package.module:function``) rewrites answers in place; the card counts how
+    many each one changed, so a rule that silently does nothing (or everything) shows."""
+    for ref in rules:
+        rule, changed = resolve(ref), 0
+        for ex in examples:
+            new = rule(ex.question, ex.answer)
+            if new != ex.answer:
+                ex.answer, changed = new, changed + 1
+        card.changed[ref.rsplit(":", 1)[-1]] = changed
+
+
 def _is_text(s: str) -> bool:
     letters = sum(c.isalpha() for c in s)
     return letters >= 0.5 * len(s.replace(" ", "")) if s else False
@@ -162,13 +177,15 @@ def dedupe(examples: list[Example], threshold: float, card: DataCard) -> list[Ex
 
 
 # -- split and augment ----------------------------------------------------------------
+def group_hash(group: str, seed: int) -> float:
+    """A group's place in [0, 1): the lowest ones go to validation."""
+    return int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
 def split(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """By group hash, so a group is wholly train or wholly validation (no leakage); at
     least one group goes each way when there are two or more."""
-    def h(g: str) -> float:
-        return int(hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()[:12], 16) / float(1 << 48)
-
-    groups = sorted({e.group for e in examples}, key=h)
+    groups = sorted({e.group for e in examples}, key=lambda g: group_hash(g, seed))
     n_val = min(max(1, round(len(groups) * val_fraction)), len(groups) - 1) if len(groups) > 1 else 0
     val_groups = set(groups[:n_val])
     return [e for e in examples if e.group not in val_groups], [e for e in examples if e.group in val_groups]
@@ -204,9 +221,11 @@ def prepare(args: DataArgs, base: Path, system: str | None) -> tuple[list[dict],
         raise DatasetError("no training examples: every data source is empty or absent")
     card.steps.append(("loaded", len(examples)))
 
-    cleaned = []
     for ex in examples:
         ex.question, ex.answer = clean_text(ex.question), clean_text(ex.answer)
+    clean_answers(examples, args.cleaners, card)
+    cleaned = []
+    for ex in examples:
         if not ex.question or len(ex.answer) < args.min_answer_chars:
             card.drop("empty", ex)
         elif len(ex.question) + len(ex.answer) > args.max_chars:
