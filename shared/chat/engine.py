@@ -195,7 +195,7 @@ class ChatEngine:
                                passages=[], error=error)
         attributed = 0
         if result is not None:
-            answer, kept = self.tools.phrased(answer, result, question)
+            answer, kept = self.tools.phrased(answer, result, question, principal)
             if not kept:
                 usage["fallback"] = "tool_summary"
             # The figures themselves, and any staleness warning, always under the phrasing.
