@@ -99,10 +99,10 @@ def _name_candidate(w: Word) -> bool:
 
 @dataclass
 class Resolution:
-    """What a question refers to. ``refused``: as typed, someone or something the principal
-    may not see, or a name nobody has (the answer is the same, so it says nothing about who
-    exists); ``unknown``: an account or client id nobody has; ``others``: "every client",
-    "other people"."""
+    """What a question refers to. ``refused``: what the principal may not see, as typed and
+    ready to say ("bob's", "account A-BOB-TAX"; a name nobody has reads the same, so the
+    answer says nothing about who exists); ``unknown``: an account or client id nobody has;
+    ``others``: "every client", "other people"."""
 
     clients: list[pf.Client] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
@@ -144,7 +144,7 @@ class Resolver:
     def _ids(self, ws: list[Word], out: Resolution) -> None:
         by_client = {c.client_id.upper(): c for c in self.visible}
         ids = [w for w in ws if w.id_like]
-        known = self.known("account", [w.text for w in ids]) | self.known("client", [w.text for w in ids])
+        accounts, clients = self.known("account", [w.text for w in ids]), self.known("client", [w.text for w in ids])
         for w in ids:
             key = w.text.upper()
             if key in self.accounts:
@@ -153,8 +153,8 @@ class Resolver:
                 out.clients += [by_client[client.upper()]] if by_client[client.upper()] not in out.clients else []
             elif key in by_client:
                 out.clients += [by_client[key]] if by_client[key] not in out.clients else []
-            elif w.text in known:
-                out.refused = out.refused or key
+            elif w.text in accounts or w.text in clients:
+                out.refused = out.refused or f"{'account' if w.text in accounts else 'client'} {key}"
             elif w.after_id_word:
                 out.unknown = out.unknown or key
 
@@ -181,7 +181,7 @@ class Resolver:
             out.clients += [c for c in found if c not in out.clients]
         elif not is_self:
             # Said back as typed: the same words for a client and a stranger.
-            out.refused = out.refused or said
+            out.refused = out.refused or possessive(said)
 
 
 def _visible(phrase: str, visible: list[pf.Client]) -> list[pf.Client]:

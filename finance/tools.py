@@ -69,7 +69,7 @@ class PortfolioTool:
         return ToolResult(self.name, "Portfolio access", text, final=True)
 
     def _refusal(self, subject: str | None) -> ToolResult:
-        which = f", and that does not include {possessive(subject)}" if subject else ""
+        which = f", and that does not include {subject}" if subject else ""
         return self._final(f"I can only discuss portfolios you are authorised to see{which}. I can't share anything "
                            "about other people's accounts.")
 
