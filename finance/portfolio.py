@@ -48,6 +48,7 @@ class Book:
     positions: list[Position]
     cash: dict[str, Decimal]        # account id -> cash
     on: date | None                 # the date asked about (None: latest data)
+    whole: bool = True              # every account of these clients (False: the ones asked about)
 
     @property
     def total(self) -> Decimal:
@@ -75,22 +76,39 @@ def visible_clients(db, principal: str) -> list[Client]:
         return [Client(*r) for r in conn.execute("SELECT client_id, name, principal FROM clients ORDER BY name")]
 
 
-def latest_day(db, principal: str, client_ids: list[str]) -> date | None:
-    """The newest price day of anything these clients hold."""
+@dataclass
+class Scope:
+    """Whose books a question is about: these clients, all their accounts or only some."""
+
+    clients: list[Client]
+    accounts: list[str] | None = None   # None: every account of theirs
+
+    @property
+    def client_ids(self) -> list[str]:
+        return [c.client_id for c in self.clients]
+
+
+# The accounts of a scope; an account list narrows the clients' accounts, never widens them.
+_SCOPED_ACCOUNTS = ("SELECT account_id FROM accounts WHERE client_id = ANY(%s)"
+                    " AND (%s::text[] IS NULL OR account_id = ANY(%s))")
+
+
+def latest_day(db, principal: str, scope: Scope) -> date | None:
+    """The newest price day of anything these accounts hold."""
     with db.session(principal) as conn:
         (day,) = conn.execute(
             "SELECT max(p.day) FROM prices p WHERE p.symbol IN (SELECT h.symbol FROM holdings h"
-            " JOIN accounts a USING (account_id) WHERE a.client_id = ANY(%s))", (client_ids,)).fetchone()
+            f" WHERE h.account_id IN ({_SCOPED_ACCOUNTS}))",
+            (scope.client_ids, scope.accounts, scope.accounts)).fetchone()
     return day
 
 
-def book(db, principal: str, clients: list[Client], on: date | None = None) -> Book:
+def book(db, principal: str, scope: Scope, on: date | None = None) -> Book:
     """Positions and cash on ``on`` (None: now): today's holdings with the transactions
     after ``on`` undone, priced at the last close on or before ``on``."""
-    ids = [c.client_id for c in clients]
     with db.session(principal) as conn:
-        rows = conn.execute("SELECT account_id, name, cash FROM accounts WHERE client_id = ANY(%s) ORDER BY name",
-                            (ids,)).fetchall()
+        rows = conn.execute(f"SELECT account_id, name, cash FROM accounts WHERE account_id IN ({_SCOPED_ACCOUNTS})"
+                            " ORDER BY name", (scope.client_ids, scope.accounts, scope.accounts)).fetchall()
         accounts = {acc: name for acc, name, _ in rows}
         cash = {acc: amount for acc, _, amount in rows}
         qty: dict[tuple[str, str], Decimal] = {}
@@ -116,7 +134,7 @@ def book(db, principal: str, clients: list[Client], on: date | None = None) -> B
             " ORDER BY symbol, day DESC", (symbols, on or date.max))}
     positions = [Position(acc, sym, *info[sym], q, basis[(acc, sym)], *prices.get(sym, (None, None)))
                  for (acc, sym), q in sorted(qty.items()) if q]
-    return Book(clients, accounts, positions, cash, on)
+    return Book(scope.clients, accounts, positions, cash, on, whole=scope.accounts is None)
 
 
 @dataclass
@@ -127,22 +145,23 @@ class PeriodReturn:
     end_value: Decimal
     net_flows: Decimal       # deposits minus withdrawals within the period
     rate: float              # Modified Dietz: gain over time-weighted capital
+    book: Book               # the books at the end of the period: whose figures these are
 
 
-def period_return(db, principal: str, clients: list[Client], start: date, end: date) -> PeriodReturn:
+def period_return(db, principal: str, scope: Scope, start: date, end: date) -> PeriodReturn:
     """The Modified Dietz return from ``start`` to ``end``: (V1 - V0 - F) / (V0 + sum w_i F_i),
     each external flow F_i weighted by the share of the period it was invested."""
-    v0 = book(db, principal, clients, start).total
-    v1 = book(db, principal, clients, end).total
-    ids = [c.client_id for c in clients]
+    v0 = book(db, principal, scope, start).total
+    last = book(db, principal, scope, end)
+    v1 = last.total
     with db.session(principal) as conn:
         flows = conn.execute(
-            "SELECT t.day, t.kind, t.amount FROM transactions t JOIN accounts a USING (account_id)"
-            " WHERE a.client_id = ANY(%s) AND t.kind IN ('deposit', 'withdrawal') AND t.day > %s AND t.day <= %s",
-            (ids, start, end)).fetchall()
+            f"SELECT day, kind, amount FROM transactions WHERE account_id IN ({_SCOPED_ACCOUNTS})"
+            " AND kind IN ('deposit', 'withdrawal') AND day > %s AND day <= %s",
+            (scope.client_ids, scope.accounts, scope.accounts, start, end)).fetchall()
     days = max((end - start).days, 1)
     net = sum((EXTERNAL[k] * a for _, k, a in flows), Decimal(0))
     weighted = sum((EXTERNAL[k] * a * Decimal((end - d).days) / days for d, k, a in flows), Decimal(0))
     base = v0 + weighted
     rate = float((v1 - v0 - net) / base) if base else 0.0
-    return PeriodReturn(start, end, v0, v1, net, rate)
+    return PeriodReturn(start, end, v0, v1, net, rate, last)

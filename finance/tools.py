@@ -3,7 +3,6 @@ unrealized gain/loss, what-if rebalancing and security quotes. Every figure come
 and Python over the real tables, run as the asking principal; the model only phrases it."""
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -13,10 +12,9 @@ from typing import Callable
 from shared.tools import ToolCall, ToolResult
 
 from . import portfolio as pf
+from .references import Resolver, possessive
 
 CONCENTRATION_LIMIT = 0.20   # one position above this share of the portfolio is flagged
-_WORDS_NOT_NAMES = {m.lower() for m in calendar.month_name[1:] + calendar.day_name[:]} | {
-    "i", "ira", "roth", "etf", "us", "usd", "what", "how", "show", "give", "tell", "is", "are", "am", "my"}
 
 
 def money(x: Decimal) -> str:
@@ -34,68 +32,83 @@ class PortfolioTool:
 
     name: str
     description: str
-    compute: Callable[["PortfolioTool", ToolCall, list[pf.Client]], ToolResult]
+    compute: Callable[["PortfolioTool", ToolCall, pf.Scope], ToolResult]
     db: object
 
     def run(self, call: ToolCall) -> ToolResult:
-        clients, refusal = self.target(call)
-        return refusal or self.compute(self, call, clients)
+        scope, answer = self.target(call)
+        return answer or self.compute(self, call, scope)
 
-    def target(self, call: ToolCall) -> tuple[list[pf.Client], ToolResult | None]:
-        """Whose portfolio: a visible client the question names, else the principal's own;
-        an advisor of several is asked which. Someone not visible gets the same answer
-        whether or not they exist, so nothing leaks."""
-        visible = pf.visible_clients(self.db, call.principal)
-        q = call.question.lower()
-        named = [c for c in visible if c.name.lower() in q or c.name.split()[0].lower() in re.findall(r"[a-z]+", q)]
-        if named:
-            return named[:1], None
-        other = _other_name(call.question, visible, self._security_words())
-        if other:
-            return [], self._final(f"I can only discuss portfolios you are authorised to see, and none of them is "
-                                   f"{other}'s. I can't share anything about other people's accounts.")
-        if not visible:
-            return [], self._final("You have no portfolio I can see. Sign in as a client (or as their advisor) to "
-                                   "ask about holdings, allocation, returns or gains.")
+    def target(self, call: ToolCall) -> tuple[pf.Scope | None, ToolResult | None]:
+        """Whose books: the visible client or accounts the question names, else the
+        principal's own; an advisor of several is asked which. A reference to anyone or
+        anything the principal may not see is refused, in the same words whether or not it
+        exists; an account id nobody has is said to be unknown."""
+        resolver = Resolver(self.db, call.principal)
+        ref, visible = resolver.resolve(call.question), resolver.visible
         own = [c for c in visible if c.principal == call.principal]
-        if own:
-            return own, None
-        if len(visible) == 1:
-            return visible, None
-        names = ", ".join(c.name for c in visible)
-        return [], self._final(f"Which client do you mean? You advise: {names}. Name one in your question.")
+        if ref.unknown:
+            yours = ", ".join(sorted(a for a, _ in resolver.accounts.values())) or "none"
+            return None, self._final(f"I don't know an account or client {ref.unknown}. The accounts you can ask "
+                                     f"about: {yours}.")
+        if ref.refused or ref.others and (own or not visible):
+            return None, self._refusal(ref.refused)
+        if len(ref.clients) > 1:
+            return None, self._final(f"One client at a time, please: you named {_names(ref.clients)}.")
+        if ref.clients:
+            return pf.Scope(ref.clients, ref.accounts or None), None
+        if not visible:
+            return None, self._final("You have no portfolio I can see. Sign in as a client (or as their advisor) to "
+                                     "ask about holdings, allocation, returns or gains.")
+        if own or len(visible) == 1:
+            return pf.Scope(own or visible), None
+        return None, self._final(f"Which client do you mean? You advise: {_names(visible)}. Name one in your "
+                                 "question.")
 
     def _final(self, text: str) -> ToolResult:
         return ToolResult(self.name, "Portfolio access", text, final=True)
 
-    def _security_words(self) -> set[str]:
-        with self.db.session() as conn:
-            return {w.lower() for (n,) in conn.execute("SELECT coalesce(name, '') FROM securities") for w in n.split()}
+    def _refusal(self, subject: str | None) -> ToolResult:
+        which = f", and that does not include {subject}" if subject else ""
+        return self._final(f"I can only discuss portfolios you are authorised to see{which}. I can't share anything "
+                           "about other people's accounts.")
 
 
-def _other_name(question: str, visible: list[pf.Client], security_words: set[str]) -> str | None:
-    """A person the question names ("Bob's", "client Bob", "does Bob hold") who is none of
-    the visible clients."""
-    known = {w.lower() for c in visible for w in c.name.split()} | _WORDS_NOT_NAMES | security_words
-    for m in re.finditer(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b", question):
-        words = m.group(1).split()
-        if m.start() == 0 and len(words) == 1 and not question[m.end():].startswith("'s"):
-            continue  # the sentence's first word is capitalised anyway
-        if all(w.lower() not in known for w in words):
-            return m.group(1)
-    return None
+def _names(clients: list[pf.Client]) -> str:
+    return ", ".join(c.name for c in clients[:-1]) + (" and " if len(clients) > 1 else "") + clients[-1].name
 
 
-def _whose(clients: list[pf.Client]) -> str:
-    return " and ".join(c.name for c in clients)
+def whose(b: pf.Book) -> str:
+    """Whose figures, from the books that produced them: "Alice Ng's portfolio (2 accounts)"
+    or "Alice Ng's account A-ALICE-TAX (Alice taxable brokerage)"."""
+    owner = possessive(_names(b.clients))
+    if b.whole:
+        return f"{owner} portfolio ({len(b.accounts)} account{'s' if len(b.accounts) != 1 else ''})"
+    accounts = ", ".join(f"{a} ({name})" for a, name in b.accounts.items())
+    return f"{owner} account{'s' if len(b.accounts) != 1 else ''} {accounts}"
 
 
-def _current(tool: PortfolioTool, call: ToolCall, clients: list[pf.Client]) -> pf.Book:
-    return pf.book(tool.db, call.principal, clients, call.as_of)
+def _owner(b: pf.Book) -> str | None:
+    """The login whose figures these are (None: several clients' together)."""
+    return b.clients[0].principal if len(b.clients) == 1 else None
 
 
-def value(tool, call, clients) -> ToolResult:
-    b = _current(tool, call, clients)
+def _current(tool: PortfolioTool, call: ToolCall, scope: pf.Scope) -> pf.Book:
+    return pf.book(tool.db, call.principal, scope, call.as_of)
+
+
+def _about(b: pf.Book, tool: str, title: str, summary: str, figures: list[tuple[str, str]], data: dict,
+           as_of=None) -> ToolResult:
+    """A result whose title and sentence say whose figures they are ("{subject}" in both),
+    taken from the books that produced the figures."""
+    subject = whose(b)
+    said = summary.replace("{subject}", subject)
+    return ToolResult(tool, title.replace("{subject}", subject), said[:1].upper() + said[1:], figures,
+                      as_of or b.as_of, data=data, owner=_owner(b))
+
+
+def value(tool, call, scope) -> ToolResult:
+    b = _current(tool, call, scope)
     per_account = {}
     for p in b.positions:
         per_account[p.account_id] = per_account.get(p.account_id, Decimal(0)) + p.value
@@ -103,27 +116,26 @@ def value(tool, call, clients) -> ToolResult:
     figures += [("Cash (all accounts)", money(sum(b.cash.values(), Decimal(0)))), ("Total value", money(b.total))]
     holdings = [(f"{p.symbol} ({p.name}), {p.quantity.normalize():f} units at {money(p.price or 0)}", money(p.value))
                 for p in sorted(b.positions, key=lambda p: -p.value)]
-    return ToolResult("value", f"Value of {_whose(clients)}'s portfolio",
-                      f"{_whose(clients)}'s portfolio is worth {money(b.total)} across {len(b.accounts)} account(s).",
-                      figures + holdings, b.as_of, data={"total": float(b.total)})
+    return _about(b, "value", "Value of {subject}", f"{{subject}} is worth {money(b.total)}.", figures + holdings,
+                  {"total": float(b.total)})
 
 
-def allocation(tool, call, clients) -> ToolResult:
-    b = _current(tool, call, clients)
+def allocation(tool, call, scope) -> ToolResult:
+    b = _current(tool, call, scope)
     total = b.total or Decimal(1)
     classes, sectors = b.by("asset_class"), b.by("sector")
     figures = [(f"Asset class: {k}", f"{pct(float(v / total))} ({money(v)})") for k, v in classes.items()]
     figures += [(f"Sector: {k}", f"{pct(float(v / total))}") for k, v in sectors.items() if k != "cash"]
     top = next(iter(classes.items()))
-    return ToolResult("allocation", f"Allocation of {_whose(clients)}'s portfolio",
-                      f"{_whose(clients)}'s largest asset class is {top[0]} at {pct(float(top[1] / total))} of "
-                      f"{money(b.total)}.", figures, b.as_of,
-                      data={"asset_class": {k: float(v / total) for k, v in classes.items()},
-                            "sector": {k: float(v / total) for k, v in sectors.items()}, "total": float(b.total)})
+    return _about(b, "allocation", "Allocation of {subject}",
+                  f"the largest asset class in {{subject}} is {top[0]} at {pct(float(top[1] / total))} of "
+                  f"{money(b.total)}.", figures,
+                  {"asset_class": {k: float(v / total) for k, v in classes.items()},
+                   "sector": {k: float(v / total) for k, v in sectors.items()}, "total": float(b.total)})
 
 
-def concentration(tool, call, clients) -> ToolResult:
-    b = _current(tool, call, clients)
+def concentration(tool, call, scope) -> ToolResult:
+    b = _current(tool, call, scope)
     total = b.total or Decimal(1)
     by_symbol: dict[str, Decimal] = {}
     for p in b.positions:
@@ -137,13 +149,13 @@ def concentration(tool, call, clients) -> ToolResult:
                 (f"Positions above {pct(CONCENTRATION_LIMIT)}", ", ".join(over) or "none")]
     verdict = (f"{', '.join(over)} exceed{'s' if len(over) == 1 else ''} {pct(CONCENTRATION_LIMIT)} of the portfolio"
                if over else f"no single position exceeds {pct(CONCENTRATION_LIMIT)} of the portfolio")
-    return ToolResult("concentration", f"Concentration of {_whose(clients)}'s portfolio",
-                      f"The largest position is {weights[0][0]} at {pct(weights[0][1])}; {verdict}.",
-                      figures, b.as_of, data={"weights": dict(weights), "hhi": hhi, "over_limit": over})
+    return _about(b, "concentration", "Concentration of {subject}",
+                  f"the largest position in {{subject}} is {weights[0][0]} at {pct(weights[0][1])}; {verdict}.",
+                  figures, {"weights": dict(weights), "hhi": hhi, "over_limit": over})
 
 
-def gains(tool, call, clients) -> ToolResult:
-    b = _current(tool, call, clients)
+def gains(tool, call, scope) -> ToolResult:
+    b = _current(tool, call, scope)
     rows = [(p.symbol, p.value - p.cost_basis, p.cost_basis) for p in b.positions]
     total = sum((g for _, g, _ in rows), Decimal(0))
     basis = sum((c for _, _, c in rows), Decimal(0))
@@ -151,10 +163,9 @@ def gains(tool, call, clients) -> ToolResult:
                for s, g, c in sorted(rows, key=lambda r: -r[1])]
     figures.append(("Total unrealized gain/loss", f"{money(total)} on cost {money(basis)}"))
     word = "gain" if total >= 0 else "loss"
-    return ToolResult("gains", f"Unrealized gains of {_whose(clients)}'s portfolio",
-                      f"{_whose(clients)}'s holdings show an unrealized {word} of {money(abs(total))} on a cost basis "
-                      f"of {money(basis)}.", figures, b.as_of,
-                      data={"total": float(total), "by_symbol": {s: float(g) for s, g, _ in rows}})
+    return _about(b, "gains", "Unrealized gains of {subject}",
+                  f"{{subject}} shows an unrealized {word} of {money(abs(total))} on a cost basis of {money(basis)}.",
+                  figures, {"total": float(total), "by_symbol": {s: float(g) for s, g, _ in rows}})
 
 
 def _period(question: str, end: date) -> tuple[date, str]:
@@ -172,25 +183,25 @@ def _period(question: str, end: date) -> tuple[date, str]:
     return end - timedelta(days=365), "last 12 months"
 
 
-def performance(tool, call, clients) -> ToolResult:
+def performance(tool, call, scope) -> ToolResult:
     asked_year = re.search(r"\b(?:in|during|for)\s+((?:19|20)\d{2})\b", call.question)
-    end = call.as_of or pf.latest_day(tool.db, call.principal, [c.client_id for c in clients]) or call.today
+    end = call.as_of or pf.latest_day(tool.db, call.principal, scope) or call.today
     if asked_year:
         year = int(asked_year.group(1))
         start, end, label = date(year - 1, 12, 31), min(date(year, 12, 31), end), f"in {year}"
     else:
         start, label = _period(call.question, end)
-    r = pf.period_return(tool.db, call.principal, clients, start, end)
+    r = pf.period_return(tool.db, call.principal, scope, start, end)
     gain = r.end_value - r.start_value - r.net_flows
     figures = [("Period", f"{start.isoformat()} to {end.isoformat()}"), ("Value at start", money(r.start_value)),
                ("Value at end", money(r.end_value)), ("Net deposits minus withdrawals", money(r.net_flows)),
                ("Investment gain", money(gain)), ("Return (Modified Dietz)", pct(r.rate))]
-    return ToolResult("performance", f"Return of {_whose(clients)}'s portfolio, {label}",
-                      f"{_whose(clients)}'s portfolio returned {pct(r.rate)} {label} ({start.isoformat()} to "
-                      f"{end.isoformat()}), an investment gain of {money(gain)}.", figures, end,
-                      data={"rate": r.rate, "start": start.isoformat(), "end": end.isoformat(),
-                            "start_value": float(r.start_value), "end_value": float(r.end_value),
-                            "net_flows": float(r.net_flows)})
+    return _about(r.book, "performance", f"Return of {{subject}}, {label}",
+                  f"{{subject}} returned {pct(r.rate)} {label} ({start.isoformat()} to {end.isoformat()}), an "
+                  f"investment gain of {money(gain)}.", figures,
+                  {"rate": r.rate, "start": start.isoformat(), "end": end.isoformat(),
+                   "start_value": float(r.start_value), "end_value": float(r.end_value),
+                   "net_flows": float(r.net_flows)}, as_of=end)
 
 
 _CLASS_WORDS = {"equity": "equity", "equities": "equity", "stock": "equity", "stocks": "equity", "bond": "bond",
@@ -212,12 +223,12 @@ def targets_in(question: str) -> dict[str, float]:
     return out
 
 
-def rebalance(tool, call, clients) -> ToolResult:
+def rebalance(tool, call, scope) -> ToolResult:
     targets = targets_in(call.question)
     if not targets or abs(sum(targets.values()) - 1) > 0.005:
         return tool._final("Give target weights that add up to 100%, for example \"what if I rebalance to 60% stocks, "
                            "30% bonds and 10% cash?\" or \"rebalance to 60/40\".")
-    b = _current(tool, call, clients)
+    b = _current(tool, call, scope)
     now = b.by("asset_class")
     classes = list(dict.fromkeys(list(targets) + list(now)))
     figures, trades = [], {}
@@ -229,11 +240,10 @@ def rebalance(tool, call, clients) -> ToolResult:
                         f"{move} {money(abs(want - have))}" if want != have else "no change"))
     turnover = sum((abs(t) for t in trades.values()), Decimal(0)) / 2
     figures.append(("Total traded (one side)", money(turnover)))
-    return ToolResult("rebalance", f"What-if rebalancing of {_whose(clients)}'s portfolio",
-                      f"Rebalancing {money(b.total)} to the target weights would trade {money(turnover)} "
-                      f"(hypothetical; no orders are placed).", figures, b.as_of,
-                      data={"targets": targets, "trades": {k: float(v) for k, v in trades.items()},
-                            "total": float(b.total)})
+    return _about(b, "rebalance", "What-if rebalancing of {subject}",
+                  f"rebalancing {{subject}}, worth {money(b.total)}, to the target weights would trade "
+                  f"{money(turnover)} (hypothetical; no orders are placed).", figures,
+                  {"targets": targets, "trades": {k: float(v) for k, v in trades.items()}, "total": float(b.total)})
 
 
 @dataclass

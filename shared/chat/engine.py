@@ -227,7 +227,7 @@ class ChatEngine:
                 yield ChatEvent("token", text=rest)
             answer = held.shown if held.released else rest
         if result is not None:
-            answer, kept = self.tools.phrased(answer, result, question)
+            answer, kept = self.tools.phrased(answer, result, question, principal)
             if not kept:
                 usage["fallback"] = "tool_summary"
             # The figures themselves, and any staleness warning, always under the phrasing.

@@ -32,6 +32,7 @@ class ToolResult:
     as_of: date | None = None   # the market data the figures rest on
     final: bool = False
     data: dict[str, Any] = field(default_factory=dict)  # raw values, for the record and for tests
+    owner: str | None = None    # the principal whose figures these are, if one person's: who "you" may mean
 
     def passage(self) -> "Passage":
         """The result as the one numbered source of the prompt."""

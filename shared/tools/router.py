@@ -9,8 +9,29 @@ from datetime import date
 from ..ingest.importers import resolve
 from ..numbers import numbers
 from ..settings import Settings
+from .attribution import misattributions
 from .base import Tool, ToolResult
 
+# How a question or a request starts ("what is", "show me", "I'd like to know").
+_ASKS = re.compile(r"^\W*(?:what|what's|whats|how|how's|which|who|whose|when|where|why|is|are|am|was|were|do|does|did|"
+                   r"can|could|would|will|should|shall|may|has|have|had|show|give|tell|list|display|calculate|compute|"
+                   r"compare|check|get|rebalance|summari[sz]e|break|please|i'd|i'm|i\s+(?:want|would|need|wonder))\b",
+                   re.I)
+# Code, SQL or markup: text to work on, not a question about the user's money.
+_CODE = re.compile(r"[{};`<>]|[=!]=|=>|->|::|[-+*/%]=|^\s*(?:def|class|import|from|#include)\s|"
+                   r"\b(?:select|insert|update|delete)\b.+\b(?:from|into|set|where)\b|\bcreate\s+table\b", re.I | re.M)
+_SHORT = 6   # words: "my holdings", "portfolio value" are requests without a question word
+
+
+def asks(text: str) -> bool:
+    """A question or request, not code, SQL or a pasted document: only those may be routed
+    to a tool by its keywords ("holdings" in a line of SQL is no question about money)."""
+    text = text.strip()
+    if _CODE.search(text) or len([ln for ln in text.splitlines() if ln.strip()]) > 2:
+        return False
+    if len(re.findall(r"[.!?](?:\s|$)", text)) > 3:
+        return False
+    return bool(_ASKS.search(text)) or text.endswith("?") or len(text.split()) <= _SHORT
 
 
 class ToolBox:
@@ -30,6 +51,8 @@ class ToolBox:
         return cls(runtime.settings, dict(resolve(provider)(runtime))) if provider else None
 
     def match(self, question: str) -> Tool | None:
+        if not asks(question):
+            return None
         return next((tool for pattern, tool in self._routes if pattern.search(question)), None)
 
     def warnings(self, result: ToolResult, today: date, as_of: date | None) -> list[str]:
@@ -45,13 +68,15 @@ class ToolBox:
                 "prices may have moved since."]
 
     @staticmethod
-    def phrased(model_text: str, result: ToolResult, question: str) -> tuple[str, bool]:
-        """The model's phrasing if it states at least one of the result's figures and no
-        number that is not the result's (or the question's); otherwise the code-written
-        summary. Returns (text, kept)."""
+    def phrased(model_text: str, result: ToolResult, question: str, principal: str) -> tuple[str, bool]:
+        """The model's phrasing if it states at least one of the result's figures, no number
+        that is not the result's (or the question's) and names no person, account or period
+        the result is not about; otherwise the code-written summary, which says whose
+        figures they are. Returns (text, kept)."""
         figures = numbers(result.passage().text)
         text = model_text.strip()
         said = numbers(text)
-        if len(text.split()) >= 4 and said & figures and said <= figures | numbers(question):
+        if len(text.split()) >= 4 and said & figures and said <= figures | numbers(question) \
+                and not misattributions(text, result, principal):
             return text, True
         return f"{result.summary} [1]", False
