@@ -2,7 +2,27 @@
 projection, so their effect on the output is large and unmistakable."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def promotion_restored(state_dir: Path, domain: str = "medical") -> Iterator:
+    """The domain's registry, with its promoted pointer put back afterwards, so the random
+    test adapters never stand in other tests' promotion gates."""
+    from shared.finetune import AdapterRegistry
+
+    reg = AdapterRegistry(state_dir, domain)
+    pointer = reg.root / "promoted.json"
+    before = pointer.read_text() if pointer.is_file() else None
+    try:
+        yield reg
+    finally:
+        if before is None:
+            pointer.unlink(missing_ok=True)
+        else:
+            pointer.write_text(before)
 
 
 def random_lora(state_dir: Path, out: Path, seed: int = 0) -> tuple[Path, Path]:

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from assistants.domains import settings_for
-from shared.finetune import AdapterRegistry
 from shared.finetune.jobs import JobQueue, JobRunner, serving_note
 
+from .adapters import promotion_restored
 from .servers import free_port
 from .test_cli import run
 
@@ -119,14 +119,8 @@ def _wait(check, timeout: float, what: str):
 @pytest.fixture
 def medical_pointer(state_dir):
     """Put the session's medical promotion back afterwards (other tests' gates)."""
-    reg = AdapterRegistry(state_dir, "medical")
-    pointer = reg.root / "promoted.json"
-    before = pointer.read_text() if pointer.is_file() else None
-    yield reg
-    if before is None:
-        pointer.unlink(missing_ok=True)
-    else:
-        pointer.write_text(before)
+    with promotion_restored(state_dir) as reg:
+        yield reg
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from shared.finetune import AdapterRegistry
 from shared.finetune.serving import artifact
 from shared.generation import GenerationError
 
-from .adapters import random_lora
+from .adapters import promotion_restored, random_lora
 from .servers import free_port, running
 from .test_cli import run
 from .test_ui import ARTIFACTS, chromium_page, requires_chromium
@@ -37,16 +37,9 @@ def _register(reg: AdapterRegistry, tmp_path, state_dir, seed: int, gguf: bool =
 
 @pytest.fixture(scope="module")
 def registry(state_dir):
-    """The session's medical registry; its promoted pointer is put back afterwards, so the
-    random test adapters never stand in other tests' promotion gates."""
-    reg = AdapterRegistry(state_dir, "medical")
-    pointer = reg.root / "promoted.json"
-    before = pointer.read_text() if pointer.is_file() else None
-    yield reg
-    if before is None:
-        pointer.unlink(missing_ok=True)
-    else:
-        pointer.write_text(before)
+    """The session's medical registry, its promoted pointer put back afterwards."""
+    with promotion_restored(state_dir) as reg:
+        yield reg
 
 
 def test_artifact_per_backend(registry, tmp_path, state_dir):
