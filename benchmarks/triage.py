@@ -165,7 +165,7 @@ def plot(report: dict, path: Path) -> None:
     ax.set_ylabel("red flags escalated")
     ax.set_title(f"Triage recall by category (false alarms: rules {report['rules']['false_alarm']:.3f}, "
                  f"both {report['both']['false_alarm']:.3f})")
-    ax.legend()
+    ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -180,7 +180,7 @@ def main() -> None:
     args = ap.parse_args()
 
     items = read_items(args.eval)
-    embed = SentenceEmbedding().embed
+    embed = memoised(SentenceEmbedding().embed)
     spec = read_model(RULES, RuleFile, "safety rules")
     bank_texts, bank_labels = read_bank(*[RULES.parent / name for name in spec.classifier.bank])
     bank_vectors = embed(bank_texts)
@@ -227,6 +227,18 @@ def main() -> None:
           f"weak_plus_gold_false_alarm={lab['weak_plus_gold']['false_alarm']:.3f} "
           f"gold_only_recall={lab['gold_only']['recall']:.3f} gold_only_false_alarm={lab['gold_only']['false_alarm']:.3f} "
           f"gold_fraction={lab['gold_fraction']:.4f}")
+
+
+def memoised(embed):
+    """Each text embedded once: the labeling functions (one a label) ask for the same pool."""
+    seen: dict[str, np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in seen))
+        if todo:
+            seen.update(zip(todo, embed(todo)))
+        return np.stack([seen[t] for t in texts])
+    return cached
 
 
 def _weak_accuracy(weak: list[tuple[str, str]], texts: list[str], labels: list[str]) -> float:

@@ -90,6 +90,7 @@ def ingested(state_dir):
     assert main(["up", "--quiet", "--no-serve", "--no-train"]) == 0
 
 
+@pytest.mark.timeout(2400)  # finance's attribution scripts alone are ~170 turns
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_domain_scripts_pass_in_process(domain, ingested, capsys):
     code = main(["eval", "conversations", domain, "--quiet"])
