@@ -151,7 +151,7 @@ def test_emergency_instruction_comes_first_whatever_the_model_says(medical, db):
     assert turn.answer.startswith(first_token) and len(turn.answer) > len(first_token), "the model still answers after it"
     assert turn.disclaimer.startswith("This is not a diagnosis")
     content, usage = _stored(db, turn.message_id)
-    assert content == turn.answer and usage["rules"] == ["cardiac"]
+    assert content == turn.answer and usage["rules"][0] == "cardiac"  # breathlessness may add its own
 
 
 def test_declined_and_clarifying_answers_never_reach_the_model(medical, db):

@@ -7,7 +7,6 @@ import gzip
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -224,12 +223,14 @@ def test_symptoms_get_possible_conditions_never_a_diagnosis(db, state_dir, inges
     assert turn.usage["tool"]["tool"] == "possible_conditions"
 
 
-def test_retrieval_ranks_the_held_out_sample_conditions(db, state_dir, tmp_path):
-    """The benchmark on the sample: retrieval over the condition descriptions (no model)."""
+def test_retrieval_ranks_the_held_out_sample_conditions(db, state_dir):
+    """The benchmark on the sample: retrieval over the condition descriptions (no model).
+    The session's state dir, as the CLI would use: the benchmark's collection is refreshed
+    from the same file, so passages another benchmark run left there are pruned."""
     from shared.evaluation.bench import BenchRunner
     from shared.runtime import Runtime
 
-    s = settings_for("medical").model_copy(update={"state_dir": tmp_path})
+    s = settings_for("medical")
     spec = s.evaluation.benchmarks["conditions"]
     with Runtime(s, db=db) as rt:
         run = BenchRunner(rt, progress=False).run({"conditions": spec}, ["rag"], None, SAMPLE)
