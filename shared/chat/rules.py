@@ -177,7 +177,7 @@ class SafetyRules:
                 if rule.kind == "clarify" and any(rule.message in a for a in asked):
                     continue
                 verdict.final = rule
-        if self.classifier is not None:
+        if self.classifier is not None and not self._quiet(text):
             self._classify(question, history, verdict)
         if verdict.escalations and verdict.final is not None and verdict.final.kind == "clarify":
             verdict.final = None  # an emergency is never met with "tell me more" first
@@ -185,20 +185,16 @@ class SafetyRules:
 
     def _classify(self, question: str, history: Sequence[dict], verdict: Verdict) -> None:
         # The classifier reads the raw words: its embedding model has seen misspellings.
-        recent = [m["content"] for m in history if m["role"] == "user"][-2:]
-        earlier = "\n".join(recent)
-        combined = f"{earlier}\n{question}" if earlier else question
-        texts = [question, combined, earlier] if earlier else [question]
-        if self._quiet(question):
-            return
+        # One embedding call for the message, the message with what came before, and that alone.
+        earlier = "\n".join([m["content"] for m in history if m["role"] == "user"][-2:])
+        texts = [question, f"{earlier}\n{question}", earlier] if earlier else [question]
         categories = self.classifier.categories(texts)
         found = categories[0] or (categories[1] if earlier and not categories[2] else None)
         if found is not None:
             verdict.escalate(Rule(id=found, kind="escalate", all=[".*"], message=self.messages[found]), "classifier")
 
-
-    def _quiet(self, question: str) -> bool:
-        text = self.normalise(question)
+    def _quiet(self, text: str) -> bool:
+        """``text`` normalised: a topic question or a story about the past keeps the classifier quiet."""
         return any(re.search(p, text, re.I) for p in self.classifier_unless)
 
 
