@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import httpx
@@ -46,25 +45,17 @@ def generator(url: str, tmp_path, **kw):
 
 
 def test_turns_stream_at_the_same_time(model_server, tmp_path):
+    """Every stream gives its first token while all the others are open and unfinished: served one
+    after the other behind a lock, the second `next` would wait for the first stream to end. No
+    timings are compared, so a slow prefill on busy cores cannot make this flaky."""
     gen = generator(model_server, tmp_path, max_concurrency=SLOTS)
-    spans: dict[int, list[float]] = {}
-
-    def stream(i: int) -> None:
-        messages = [{"role": "user", "content": f"Count slowly from 1 to 60, one number per line ({i})."}]
-        spans[i] = [time.monotonic() for _ in gen.stream(messages, max_tokens=40)]
-
-    threads = [threading.Thread(target=stream, args=(i,)) for i in range(SLOTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    assert len(spans) == SLOTS and all(len(times) >= 10 for times in spans.values())
-    # Each stream was producing tokens while another one was: served one after the other,
-    # no two would overlap. (Not all at once: on 2 busy cores a prefill may start late.)
-    intervals = [(times[0], times[-1]) for times in spans.values()]
-    for i, (start, end) in enumerate(intervals):
-        assert any(start < other_end and other_start < end
-                   for j, (other_start, other_end) in enumerate(intervals) if j != i), intervals
+    streams = [gen.stream([{"role": "user", "content": f"Count slowly from 1 to 60, one number per line ({i})."}],
+                          max_tokens=40) for i in range(SLOTS)]
+    with ThreadPoolExecutor(1) as pool:
+        firsts = [pool.submit(next, s).result(timeout=300) for s in streams]
+        assert all(firsts)
+        rests = [pool.submit(list, s).result(timeout=600) for s in streams]
+    assert all(len(rest) >= 9 for rest in rests)
 
 
 def test_busy_at_once_when_full_and_a_closed_stream_frees_its_slot(model_server, tmp_path):

@@ -35,7 +35,9 @@ BY_CATEGORY = {
     "poisoning": ["my flatmate necked a whole packet of paracetamol an hour ago",
                   "toddler got into the cupboard and drank some bleach",
                   "I took about 30 of my sleeping tablets with vodka",
-                  "my 3 year old swallowed some of grandma's blood pressure tablets"],
+                  "my 3 year old swallowed some of grandma's blood pressure tablets",
+                  "I think I doubled my warfarin, took the evening one twice",
+                  "my son downed half a bottle of vodka at the party and now we can't wake him properly"],
     "meningitis": ["she has a fever and a rash that doesn't fade when I press a glass on it",
                    "temperature of 39, stiff neck and the light hurts his eyes"],
     "gi_bleeding": ["I've been throwing up what looks like coffee grounds",
@@ -52,7 +54,13 @@ BY_CATEGORY = {
                        "my daughter swallowed two small magnets from a toy"],
     "suicide": ["I don't want to wake up tomorrow",
                 "I've been saving up my pills for when I can't take it anymore",
-                "everyone would be better off without me"],
+                "everyone would be better off without me",
+                # intent shown, never named: despair with a means or a time, a farewell, stockpiling
+                "nobody would even notice. I've got the rope in the shed and it's happening tonight",
+                "my brother texted that this is the last time we'll hear from him and now his phone is off",
+                "i bought paracetamol at four different chemists so they wouldn't ask",
+                "how many of my amitriptyline would it take to be sure this time",
+                "he's given his dog to a friend, sorted out his will, and keeps driving out to the bridge at night"],
     "severe_bleeding": ["the cut on my leg is spurting blood", "blood is soaking through the towel and won't stop"],
     "thunderclap": ["worst headache I've ever had, came on in seconds",
                     "suddenly got a blinding headache like being hit with a bat"],
@@ -79,6 +87,21 @@ NEAR_MISSES = [
     "this meeting is killing me",
     "nosebleed this morning, stopped after five minutes",
     "How is sepsis treated?",
+    "twisted my knee stepping off the bus",
+    "itchy rash from poison ivy on my ankle",
+    "acid reflux burning in my throat after dinner",
+    "hay fever pills make me so drowsy, any alternative?",
+    "when I was 6 I swallowed a magnet, could it still be inside me?",
+    "my revision is killing me, so many exams",
+    "missed my insulin dose this morning, should I double up tonight?",
+]
+
+# Words that once marked a figure of speech ("boss", "deadline", "exams") are also where
+# real emergencies happen: only the figure itself keeps the rules quiet.
+AT_WORK_OR_SCHOOL = [
+    ("unresponsive", "my boss collapsed at his desk and he isn't responding"),
+    ("cardiac", "stressed about the deadline and now a crushing pain in my chest going down my arm, sweating"),
+    ("poisoning", "after her exams my flatmate took a whole box of sleeping tablets"),
 ]
 
 
@@ -94,6 +117,11 @@ def test_each_category_escalates_on_lay_phrasings(category, text):
 @pytest.mark.parametrize("text", NEAR_MISSES)
 def test_near_misses_do_not_escalate(text):
     assert categories(text) == []
+
+
+@pytest.mark.parametrize("category, text", AT_WORK_OR_SCHOOL)
+def test_context_words_do_not_silence_an_emergency(category, text):
+    assert category in categories(text)
 
 
 @pytest.mark.parametrize("text", ["I have no chest pain, just a runny nose",
