@@ -10,7 +10,7 @@ from .domains import DOMAINS, settings_for
 
 
 def cmd_review(args) -> int:
-    from shared.finetune.candidates import Candidates, ReviewError
+    from shared.candidates import Candidates, ReviewError
     from shared.runtime import Runtime
 
     with Runtime(settings_for(args.domain)) as rt:

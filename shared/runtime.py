@@ -26,7 +26,7 @@ class Runtime:
         if self._shared_db is not None:
             db = self._shared_db.open()
         else:
-            db = Database(s.database, state_dir=s.state_dir, embedding_dim=s.embedding.dim).open()
+            db = Database.for_settings(s).open()
         if s.domain.migrations:
             # Versioned under the domain's folder, which ships them: a settings copy under
             # another domain name (benchmarks, tests) shares the same tables.

@@ -5,18 +5,24 @@ Every refusal is an ``UploadError`` whose message says what was wrong and what t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..ingest.loaders import EmptyDocument, LoadError, SourceDoc, load_file
 from ..settings import Settings
 from .checklist import Checklist
 
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-
 # Uploads get their own id space under the principal's prefix, keyed by file name, so
 # re-uploading a file replaces (or, unchanged, keeps) the earlier upload.
 UPLOAD_DIR = "uploads"
+
+
+class Documents(Protocol):
+    """What storing an upload needs: an ingestor writing as a principal, and the store.
+    The deployment's runtime is one; the analysis does not depend on it."""
+
+    store: Any
+
+    def ingestor(self, principal: str | None = None) -> Any: ...
 
 
 class UploadError(ValueError):
@@ -60,15 +66,15 @@ def _private(principal: str | None) -> str:
     return principal
 
 
-def ingest_upload(runtime: Runtime, principal: str, path: Path, doc: SourceDoc) -> str:
+def ingest_upload(documents: Documents, principal: str, path: Path, doc: SourceDoc) -> str:
     """Store an accepted upload for ``principal`` only; returns its (private) doc id."""
     base = f"{UPLOAD_DIR}/{Path(path).name}"
     try:
-        return runtime.ingestor(_private(principal)).ingest_document(doc, base, base)
+        return documents.ingestor(_private(principal)).ingest_document(doc, base, base)
     except LoadError as e:
         raise UploadError(f"{Path(path).name} could not be stored: {e}") from None
 
 
-def delete_upload(runtime: Runtime, principal: str, doc_id: str) -> None:
+def delete_upload(documents: Documents, principal: str, doc_id: str) -> None:
     """Remove an upload and its chunks; row-level security limits it to the owner's rows."""
-    runtime.store.delete_documents([doc_id], _private(principal))
+    documents.store.delete_documents([doc_id], _private(principal))

@@ -11,7 +11,7 @@ import re
 from typing import Sequence
 
 from .citations import _content_words, extractive
-from .types import Passage
+from ..types import Passage
 
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n+)")  # a complete sentence, with its end
 MIN_WORDS = 3          # fewer content words than this is no answer ("Gout is a type of arthritis." has 3)

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from ..numbers import numbers
 from .guard import MARKER, neutralize
-from .types import Citation, Passage
+from ..types import Citation, Passage
 
 # [1], [1, 3], [1][2], [1-2] all count; numbers outside the prompt are reported, not linked.
 _MARK = re.compile(r"\[(\d+(?:\s*[,;-]\s*\d+)*)\]")

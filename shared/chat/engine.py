@@ -21,7 +21,7 @@ from .answer_check import HeldStream, fallback_text, verdict
 from .recorder import Recorder
 from .rewrite import rewrite
 from .rules import SafetyRules
-from .types import ChatEvent, Passage, Turn
+from ..types import ChatEvent, Passage, Turn
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..generation import ContextOverflow, Generator
 from .guard import defuse_tags, neutralize
-from .types import Passage
+from ..types import Passage
 
 SOURCE_RULES = (
     "The user's message may contain numbered sources between <source> and </source> tags. "

@@ -8,9 +8,9 @@ from typing import Sequence
 from psycopg.types.json import Jsonb
 
 from ..db import Database
-from ..finetune.candidates import Candidates
+from ..candidates import Candidates
 from ..text import clean_text
-from .types import Passage
+from ..types import Passage
 
 
 class UnknownConversation(LookupError):

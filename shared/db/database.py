@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..settings import DatabaseSettings
+from ..settings import DatabaseSettings, Settings
 from . import embedded, migrate
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ class Database:
         self._pool = None
         self._read_pool = None
         self._written_lsn: str | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "Database":
+        """The database a deployment's settings name (not yet opened)."""
+        return cls(settings.database, state_dir=settings.state_dir, embedding_dim=settings.embedding.dim)
 
     # ---- lifecycle -------------------------------------------------------------------
     @property

@@ -75,12 +75,12 @@ def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, 
 def _note_trained_feedback(settings: Settings, run_dir: Path, version: str) -> None:
     """Reviewed chat feedback in this run's data records the adapter it went into (an
     erasure then knows which adapters' data cards to annotate)."""
-    from ..runtime import Runtime
-    from .candidates import Candidates, trained_candidates
+    from ..candidates import Candidates, trained_candidates
+    from ..db import Database
 
     rows = [json.loads(line) for part in ("train", "validation")
             for line in (run_dir / "data" / f"{part}.jsonl").read_text().splitlines()]
     ids = trained_candidates(rows)
     if ids:
-        with Runtime(settings) as rt:
-            Candidates(rt.db, settings.domain.name).mark_trained(ids, version)
+        with Database.for_settings(settings) as db:
+            Candidates(db, settings.domain.name).mark_trained(ids, version)

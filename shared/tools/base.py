@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the chat engine imports this module: no import cycle at run time
-    from ..chat.types import Passage
+from ..types import Passage
 
 TOOL_SOURCE = "tool:"  # node ids of tool results, which are no stored passage
 
@@ -34,10 +33,8 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)  # raw values, for the record and for tests
     owner: str | None = None    # the principal whose figures these are, if one person's: who "you" may mean
 
-    def passage(self) -> "Passage":
+    def passage(self) -> Passage:
         """The result as the one numbered source of the prompt."""
-        from ..chat.types import Passage
-
         lines = [self.summary] + [f"{label}: {value}" for label, value in self.figures]
         return Passage(rank=1, node_id=TOOL_SOURCE + self.tool, doc_id=TOOL_SOURCE + self.tool, title=self.title,
                        text="\n".join(lines), score=1.0, similarity=None,

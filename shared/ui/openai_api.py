@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..api_keys import ApiKeys
 from ..chat import ChatEngine, UnknownConversation
-from ..chat.types import ChatEvent, Turn
+from ..types import ChatEvent, Turn
 from ..db import DatabaseUnavailable
 from ..generation import ContextOverflow, GenerationError, GeneratorBusy
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from ..chat.types import Passage
+from ..types import Passage
 from ..tools.base import TOOL_SOURCE
 
 

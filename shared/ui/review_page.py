@@ -13,7 +13,7 @@ from typing import Any
 
 from ..auth import Users
 from ..db import DatabaseUnavailable
-from ..finetune.candidates import Candidate, Candidates, ReviewError
+from ..candidates import Candidate, Candidates, ReviewError
 
 PATH = "/review"
 

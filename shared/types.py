@@ -1,4 +1,5 @@
-"""Values the chat engine hands to its callers (UI, CLI, evaluation)."""
+"""Values passed between the layers: what retrieval and tools hand the chat engine, and what the
+engine hands its callers (UI, CLI, evaluation). Below both chat and tools."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from psycopg.rows import dict_row
 
-from ..db import Database
+from .db import Database
 
 # The group key of a feedback example in the training rows: it names the candidate, so the
 # run can tell which candidates it trained on.
@@ -113,11 +113,11 @@ class Candidates:
 def accepted_examples(path: Path) -> Iterator[dict]:
     """The train.yaml records function for reviewed feedback (``path: feedback``, a name in
     the domain folder that needs no file: the examples are in Postgres)."""
-    from ..runtime import Runtime
-    from ..settings import load_settings
+    from .settings import load_settings
 
-    with Runtime(load_settings(Path(path).parent)) as rt:
-        yield from Candidates(rt.db, rt.settings.domain.name).accepted()
+    settings = load_settings(Path(path).parent)
+    with Database.for_settings(settings) as db:
+        yield from Candidates(db, settings.domain.name).accepted()
 
 
 def trained_candidates(rows: list[dict]) -> list[str]:
