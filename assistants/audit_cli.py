@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .domains import DOMAINS, settings_for
+from .common import command, runtime
+from .domains import DOMAINS
 
 
 def _principal(value: str) -> str:
@@ -23,10 +24,9 @@ def _counts(counts: dict[str, int]) -> str:
 
 def cmd_export(args) -> int:
     from shared import audit
-    from shared.runtime import Runtime
 
     # Every domain shares one database; the first domain's settings locate it (as `users` does).
-    with Runtime(settings_for(DOMAINS[0])) as rt:
+    with runtime(DOMAINS[0]) as rt:
         record = audit.export(rt.db, args.principal)
     text = json.dumps(record, indent=2, ensure_ascii=False)
     if args.out:
@@ -47,12 +47,11 @@ def cmd_export(args) -> int:
 
 def cmd_erase(args) -> int:
     from shared import audit
-    from shared.runtime import Runtime
 
     if not args.yes:
         print(f"refused: erasing {args.principal!r} cannot be undone; add --yes (export first)", file=sys.stderr)
         return 2
-    with Runtime(settings_for(DOMAINS[0])) as rt:
+    with runtime(DOMAINS[0]) as rt:
         try:
             counts = audit.erase(rt.db, args.principal, documents=not args.keep_documents, state_dir=rt.settings.state_dir)
         except audit.ErasureRefused as e:
@@ -66,12 +65,10 @@ def register(sub) -> None:
     """Add ``audit`` to the top-level subparsers of ``assistants``."""
     au = sub.add_parser("audit", help="export or erase everything stored about one principal")
     actions = au.add_subparsers(dest="action", required=True)
-    ex = actions.add_parser("export", help="the principal's records as JSON")
-    ex.set_defaults(func=cmd_export)
+    ex = command(actions, "export", cmd_export, "the principal's records as JSON", domain=False)
     ex.add_argument("principal", type=_principal)
     ex.add_argument("--out", type=Path, help="write the JSON here instead of standard output")
-    er = actions.add_parser("erase", help="delete the principal's records (right to erasure)")
-    er.set_defaults(func=cmd_erase)
+    er = command(actions, "erase", cmd_erase, "delete the principal's records (right to erasure)", domain=False)
     er.add_argument("principal", type=_principal)
     er.add_argument("--keep-documents", action="store_true", help="keep their private documents")
     er.add_argument("--yes", action="store_true", help="confirm: the erasure cannot be undone")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .common import command, runtime
 from .domains import DOMAINS, domain_dir, settings_for
 
 
@@ -17,9 +18,7 @@ def job_queue(rt):
 
 
 def cmd_jobs(args) -> int:
-    from shared.runtime import Runtime
-
-    with Runtime(settings_for(DOMAINS[0])) as rt:
+    with runtime(DOMAINS[0]) as rt:
         queue = job_queue(rt)
         if args.action == "list":
             jobs = queue.listing(args.n)
@@ -59,8 +58,7 @@ def describe(job) -> str:
 
 def register(sub) -> None:
     """Add ``jobs`` to the top-level subparsers of ``assistants``."""
-    jb = sub.add_parser("jobs", help="background training jobs: list, add DOMAIN, cancel ID")
-    jb.set_defaults(func=cmd_jobs)
+    jb = command(sub, "jobs", cmd_jobs, "background training jobs: list, add DOMAIN, cancel ID", domain=False)
     jb.add_argument("action", nargs="?", default="list", choices=["list", "add", "cancel"])
     jb.add_argument("target", nargs="?", metavar="DOMAIN|ID", help="add: the domain to train; cancel: the job id")
     jb.add_argument("--reason", help="add: recorded with the job (default: reviewed feedback)")

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from .domains import DOMAINS, settings_for
+from .common import command, runtime
+from .domains import DOMAINS
 
 
 def _keys():
     from shared.api_keys import ApiKeys
-    from shared.runtime import Runtime
 
     # Every domain shares one database; the first domain's settings locate it (as `users` does).
-    rt = Runtime(settings_for(DOMAINS[0]))
+    rt = runtime(DOMAINS[0])
     return rt, ApiKeys(rt.db)
 
 
@@ -61,14 +61,12 @@ def register(sub) -> None:
     """Add ``keys`` to the top-level subparsers of ``assistants``."""
     ks = sub.add_parser("keys", help="keys of the OpenAI-compatible API (/v1)")
     actions = ks.add_subparsers(dest="action", required=True)
-    cr = actions.add_parser("create", help="a new key for PRINCIPAL, printed once")
-    cr.set_defaults(func=cmd_create)
+    cr = command(actions, "create", cmd_create, "a new key for PRINCIPAL, printed once", domain=False)
     cr.add_argument("principal", help="the user the key acts as (row-level security applies to it)")
     cr.add_argument("--domain", choices=DOMAINS, help="valid for this domain only (default: every domain)")
     cr.add_argument("--expires", type=float, metavar="DAYS", help="expire after this many days (default: never)")
-    ls = actions.add_parser("list", help="keys (prefix, principal, domain, state, dates); never the keys themselves")
-    ls.set_defaults(func=cmd_list)
+    ls = command(actions, "list", cmd_list, "keys (prefix, principal, domain, state, dates); never the keys themselves",
+                 domain=False)
     ls.add_argument("--principal", help="only this principal's keys")
-    rv = actions.add_parser("revoke", help="revoke a key by its id or its listed prefix")
-    rv.set_defaults(func=cmd_revoke)
+    rv = command(actions, "revoke", cmd_revoke, "revoke a key by its id or its listed prefix", domain=False)
     rv.add_argument("key", help="the key id, or the prefix `keys list` shows")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .domains import DOMAINS, domain_dir, settings_for
+from .common import command
+from .domains import domain_dir, settings_for
 
 
 def cmd_label(args) -> int:
@@ -36,9 +37,7 @@ def cmd_label(args) -> int:
 
 def register(sub) -> None:
     """Add ``label`` to the top-level subparsers of ``assistants``."""
-    lb = sub.add_parser("label", help="label a pool of unlabeled texts with the domain's labeling functions")
-    lb.set_defaults(func=cmd_label)
-    lb.add_argument("domain", choices=DOMAINS)
+    lb = command(sub, "label", cmd_label, "label a pool of unlabeled texts with the domain's labeling functions")
     lb.add_argument("pool", type=Path, help="JSONL/JSON/CSV/TXT of texts, or a folder the domain's pool reader reads")
     lb.add_argument("--gold", type=Path, help="JSONL of gold labels (the text field and `label`), at most --gold-fraction of the pool")
     lb.add_argument("--gold-fraction", type=float, default=0.01, help="cap on gold labels as a share of the pool (default 0.01)")

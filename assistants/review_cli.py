@@ -6,14 +6,13 @@ from __future__ import annotations
 import getpass
 import sys
 
-from .domains import DOMAINS, settings_for
+from .common import command, runtime
 
 
 def cmd_review(args) -> int:
     from shared.candidates import Candidates, ReviewError
-    from shared.runtime import Runtime
 
-    with Runtime(settings_for(args.domain)) as rt:
+    with runtime(args.domain) as rt:
         queue = Candidates(rt.db, args.domain)
         if args.accept or args.reject:
             try:
@@ -48,9 +47,7 @@ def _queue_training(rt, domain: str) -> None:
 
 def register(sub) -> None:
     """Add ``review`` to the top-level subparsers of ``assistants``."""
-    rv = sub.add_parser("review", help="review training examples proposed from the chat UIs")
-    rv.set_defaults(func=cmd_review)
-    rv.add_argument("domain", choices=DOMAINS)
+    rv = command(sub, "review", cmd_review, "review training examples proposed from the chat UIs")
     act = rv.add_mutually_exclusive_group()
     act.add_argument("--accept", metavar="ID", help="accept this candidate for training")
     act.add_argument("--reject", metavar="ID", help="reject this candidate")

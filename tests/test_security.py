@@ -109,7 +109,7 @@ def test_readiness_reports_database_model_and_adapter(replicas):
 
 
 def test_serve_binds_to_localhost_by_default_and_says_so(settings):
-    from assistants.cli import _reach
+    from assistants.serve_cli import _reach
 
     assert settings.ui.host == "127.0.0.1"
     assert "this machine only" in _reach("127.0.0.1", login=False)
