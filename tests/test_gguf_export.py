@@ -1,6 +1,6 @@
 """An exported GGUF LoRA must behave like the PEFT adapter it came from: llama.cpp +
 the export (applied at run time, or merged into the base GGUF) and transformers + PEFT
-agree on next-token logits and greedy continuation."""
+agree on next-token logits and, up to near-ties, on the greedy continuation."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,12 +64,12 @@ def test_export_matches_peft(adapter, state_dir, how):
     effect_hf, effect_ll = hf_tuned - hf_base, ll_tuned - base
     assert np.abs(effect_hf).max() > 3.0, "the test adapter must move the logits well above the noise floor"
     assert np.corrcoef(effect_hf, effect_ll)[0, 1] > 0.95, "the export changes the model differently from PEFT"
-    assert ll_tuned.argmax() == hf_tuned.argmax()
     top = np.argsort(hf_tuned)[-5:]
     assert np.abs(ll_tuned[top] - hf_tuned[top]).max() < 1.0
-    assert ll.generate(PROMPT, max_tokens=2) == hf.generate(PROMPT, max_tokens=2)
-    # Further on, Q4_1-vs-fp32 noise may break a near-tie differently and the texts part;
-    # teacher-forced on transformers' greedy path, llama.cpp must rank each choice top-3.
+    # llama.cpp's first choice is transformers' or a near-tie to it: on one CPU the two top
+    # logits were 0.05 apart, and Q4_1-vs-fp32 noise with that CPU's kernels swapped them.
+    assert hf_tuned[ll_tuned.argmax()] > hf_tuned.max() - 0.25
+    # Teacher-forced on transformers' greedy path, llama.cpp must rank each choice top-3.
     path = tokens + hf.model.generate(ids, max_new_tokens=8, do_sample=False)[0, len(tokens):].tolist()
     for i in range(len(tokens), len(path)):
         assert path[i] in np.argsort(llama_logits(ll, path[:i]))[-3:], f"step {i - len(tokens)} disagrees"
