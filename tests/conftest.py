@@ -63,6 +63,42 @@ def store(db, settings, collection):
     return PgVectorStore(db, collection, settings.retrieval)
 
 
+@pytest.fixture(scope="session")
+def ingested(db):
+    """`assistants up` once for the run: the three sample corpora and the market data in
+    Postgres, no training."""
+    from assistants.cli import main
+
+    assert main(["up", "--quiet", "--no-serve", "--no-train"]) == 0
+
+
+# One served app per domain for the whole run: each start loads the models anew, which
+# on 2 cores costs more than most of the tests that use it. A turn may queue behind
+# another key's turn for the one in-process model, so the queue bound is generous.
+SERVED_ENV = {"ASSISTANTS_GENERATION__QUEUE_TIMEOUT_S": "900"}
+
+
+@pytest.fixture(scope="session")
+def finance_url(ingested, tmp_path_factory):
+    from .servers import served
+
+    yield from served("finance", tmp_path_factory, **SERVED_ENV)
+
+
+@pytest.fixture(scope="session")
+def medical_url(ingested, tmp_path_factory):
+    from .servers import served
+
+    yield from served("medical", tmp_path_factory, **SERVED_ENV)
+
+
+@pytest.fixture(scope="session")
+def legal_url(ingested, tmp_path_factory):
+    from .servers import served
+
+    yield from served("legal", tmp_path_factory, **SERVED_ENV)
+
+
 def requires_shared_data(*parts: str):
     path = SHARED_DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"needs ../shared/data/{'/'.join(parts)}")

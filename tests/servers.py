@@ -1,8 +1,10 @@
 """Real server processes for tests (llama.cpp's OpenAI server, `assistants serve`)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,18 @@ def running(cmd: Sequence[str], ready_url: str, log: Path, timeout_s: float = 18
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail(f"{' '.join(cmd[:4])} did not stop within 30 s of SIGTERM")
+
+
+def served(domain: str, tmp_path_factory, **env: str) -> Iterator[str]:
+    """``assistants serve DOMAIN`` over the state ``up`` made (the caller's fixture ingests
+    first), with ``env`` added (e.g. setting overrides): its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "assistants.cli", "serve", domain, "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    # A generous start-up bound: several engineers' tests may share the 2 cores.
+    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp(f"serve-{domain}") / "serve.log", timeout_s=600,
+                 env={**os.environ, **env}):
+        yield url
 
 
 @contextmanager

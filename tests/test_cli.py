@@ -22,8 +22,7 @@ def test_up_ingests_every_domain_and_is_idempotent(db):
     assert "; market data 1050 rows for 10 symbols" in second.stdout and "1050 unchanged" in second.stdout
 
 
-def test_search_with_as_of(db):
-    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
+def test_search_with_as_of(ingested):
     out = run("search", "finance", "IRA contribution limit", "--as-of", "2025-06-01", "-k", "3")
     assert out.returncode == 0, out.stderr
     assert "limits for 2025" in out.stdout and "limits for 2026" not in out.stdout

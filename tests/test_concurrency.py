@@ -92,9 +92,8 @@ def test_an_escalation_is_streamed_while_a_long_generation_holds_the_slot(model_
 
 
 @pytest.fixture(scope="module")
-def busy_finance(model_server, db, tmp_path_factory):
+def busy_finance(model_server, ingested, tmp_path_factory):
     """`assistants serve finance` on the openai backend with one slot and no queue."""
-    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ASSISTANTS_GENERATION__BACKEND": "openai", "ASSISTANTS_GENERATION__BASE_URL": model_server,

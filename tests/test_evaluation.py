@@ -14,8 +14,6 @@ from shared.evaluation import metrics
 from shared.evaluation.expectations import BareSpeed, Context, check
 from shared.evaluation.scripts import Expect
 
-from .test_ui import served
-
 
 # -- metrics ---------------------------------------------------------------------------------
 def test_tatqa_numbers_count_only_with_the_right_scale():
@@ -85,11 +83,6 @@ def test_each_unmet_expectation_is_reported():
 
 
 # -- scripted conversations ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ingested(state_dir):
-    assert main(["up", "--quiet", "--no-serve", "--no-train"]) == 0
-
-
 @pytest.mark.timeout(2400)  # finance's attribution scripts alone are ~170 turns
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_domain_scripts_pass_in_process(domain, ingested, capsys):
@@ -115,11 +108,6 @@ def test_a_bad_script_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("name: bad\nturns:\n  - user: hi\n    expect: {contain: [x]}\n")
     assert main(["eval", "conversations", "finance", str(tmp_path / "bad.yaml")]) == 2
     assert "turns.0.expect.contain" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def legal_url(tmp_path_factory):
-    yield from served("legal", tmp_path_factory)
 
 
 def test_legal_scripts_against_the_served_app(legal_url, capsys):

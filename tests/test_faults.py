@@ -73,9 +73,8 @@ class ModelServer:
 
 
 @pytest.fixture(scope="module")
-def deployment(db, tmp_path_factory):
+def deployment(ingested, tmp_path_factory):
     """(app URL, its log file, the model server it calls)."""
-    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     logs = tmp_path_factory.mktemp("faults")
     with ExitStack() as stack:
         model = ModelServer(stack, logs)

@@ -8,15 +8,9 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
-import pytest
 
 from .test_legal import EXAMPLE
-from .test_ui import ARTIFACTS, chromium_page, requires_chromium, served, settled_text
-
-
-@pytest.fixture(scope="module")
-def legal_url(db, tmp_path_factory):
-    yield from served("legal", tmp_path_factory)
+from .test_ui import ARTIFACTS, chromium_page, requires_chromium, settled_text
 
 
 @requires_chromium

@@ -15,25 +15,9 @@ import openai
 import pytest
 
 from .test_cli import run
-from .test_ui import served
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-
-
-# Short answers keep the module quick on 2 cores; several keys' turns queue for the one
-# in-process model, so they may wait longer than a user would.
-QUICK = {"ASSISTANTS_GENERATION__MAX_NEW_TOKENS": "64", "ASSISTANTS_GENERATION__QUEUE_TIMEOUT_S": "900"}
-
-
-@pytest.fixture(scope="module")
-def finance_url(db, tmp_path_factory):
-    yield from served("finance", tmp_path_factory, **QUICK)
-
-
-@pytest.fixture(scope="module")
-def medical_url(db, tmp_path_factory):
-    yield from served("medical", tmp_path_factory, **QUICK)
 
 
 def create_key(principal: str, *extra: str) -> str:

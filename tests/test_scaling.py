@@ -18,7 +18,6 @@ import yaml
 
 from .adapters import random_lora
 from .servers import free_port, running
-from .test_cli import run
 
 PROMPT = [{"role": "user", "content": "Name three symptoms of the flu."}]
 
@@ -92,50 +91,57 @@ def test_retrieval_reads_from_a_streaming_replica_and_sees_its_own_writes(settin
     from shared.ingest import Ingestor
     from shared.store import PgVectorStore
 
-    primary = Database(settings.database, state_dir=settings.state_dir, embedding_dim=settings.embedding.dim).open()
-    with streaming_replica(primary) as replica_url:
-        cfg = settings.database.model_copy(update={"read_url": replica_url})
-        with Database(cfg, state_dir=settings.state_dir, embedding_dim=settings.embedding.dim) as db:
-            store = PgVectorStore(db, collection, settings.retrieval)
+    # An embedded primary of its own: a base backup copies the whole cluster, and the run's
+    # shared one holds every corpus by now (minutes to copy instead of seconds).
+    state = settings.state_dir if settings.database.url else tmp_path / "primary"
+    primary = Database(settings.database, state_dir=state, embedding_dim=settings.embedding.dim).open()
+    try:
+        with streaming_replica(primary) as replica_url:
+            cfg = settings.database.model_copy(update={"read_url": replica_url})
+            with Database(cfg, state_dir=state, embedding_dim=settings.embedding.dim) as db:
+                store = PgVectorStore(db, collection, settings.retrieval)
 
-            def ingest(name: str, text: str) -> None:
-                (tmp_path / name).write_text(text)
-                Ingestor(store, embedding, settings.chunking, settings.ingest, principal="rita").run(
-                    [tmp_path / name], progress=False)
+                def ingest(name: str, text: str) -> None:
+                    (tmp_path / name).write_text(text)
+                    Ingestor(store, embedding, settings.chunking, settings.ingest, principal="rita").run(
+                        [tmp_path / name], progress=False)
 
-            def found(query: str) -> list[str]:
-                from llama_index.core.vector_stores.types import VectorStoreQuery
+                def found(query: str) -> list[str]:
+                    from llama_index.core.vector_stores.types import VectorStoreQuery
 
-                q = VectorStoreQuery(query_str=query, query_embedding=embedding.get_query_embedding(query), similarity_top_k=3)
-                return [n.metadata.get("title") for n in store.query(q, principal="rita").nodes]
+                    q = VectorStoreQuery(query_str=query, query_embedding=embedding.get_query_embedding(query), similarity_top_k=3)
+                    return [n.metadata.get("title") for n in store.query(q, principal="rita").nodes]
 
-            ingest("osprey.md", "# Osprey fund notice\nThe Osprey fund closes to new investors on 1 March.")
-            deadline = time.time() + 30
-            while not _on_replica(db, "rita"):  # the replica catches up with the write
-                assert time.time() < deadline, "the replica never caught up"
-                time.sleep(0.2)
-            assert "Osprey fund notice" in found("When does the Osprey fund close?")
+                ingest("osprey.md", "# Osprey fund notice\nThe Osprey fund closes to new investors on 1 March.")
+                deadline = time.time() + 30
+                while not _on_replica(db, "rita"):  # the replica catches up with the write
+                    assert time.time() < deadline, "the replica never caught up"
+                    time.sleep(0.2)
+                assert "Osprey fund notice" in found("When does the Osprey fund close?")
 
-            with psycopg.connect(replica_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_wal_replay_pause()")
-                ingest("heron.md", "# Heron bond notice\nThe Heron bond pays its coupon every June.")
-                assert not _on_replica(db, "rita"), "a replica behind this process's write must not answer"
-                assert "Heron bond notice" in found("When does the Heron bond pay?"), "read-your-writes"
-                admin.execute("SELECT pg_wal_replay_resume()")
-            deadline = time.time() + 30
-            while not _on_replica(db, "rita"):
-                assert time.time() < deadline, "the replica never resumed"
-                time.sleep(0.2)
-            assert "Heron bond notice" in found("When does the Heron bond pay?")
-    primary.close()
+                with psycopg.connect(replica_url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_wal_replay_pause()")
+                    ingest("heron.md", "# Heron bond notice\nThe Heron bond pays its coupon every June.")
+                    assert not _on_replica(db, "rita"), "a replica behind this process's write must not answer"
+                    assert "Heron bond notice" in found("When does the Heron bond pay?"), "read-your-writes"
+                    admin.execute("SELECT pg_wal_replay_resume()")
+                deadline = time.time() + 30
+                while not _on_replica(db, "rita"):
+                    assert time.time() < deadline, "the replica never resumed"
+                    time.sleep(0.2)
+                assert "Heron bond notice" in found("When does the Heron bond pay?")
+    finally:
+        if state == settings.state_dir:
+            primary.close()
+        else:
+            primary.stop_embedded()
 
 
-def test_app_replicas_share_the_database_and_continue_one_conversation(db, tmp_path):
+def test_app_replicas_share_the_database_and_continue_one_conversation(db, ingested, tmp_path):
     """Two `assistants serve finance` processes, as behind a round-robin load balancer: one
     conversation alternates between them and is recorded once, in order."""
     from gradio_client import Client
 
-    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
     ports = [free_port(), free_port()]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     with running([sys.executable, "-m", "assistants.cli", "serve", "finance", "--port", str(ports[0])],

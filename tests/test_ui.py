@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -14,8 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .servers import free_port, running
-from .test_cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("ASSISTANTS_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
@@ -42,24 +39,6 @@ def chromium_page(failure_shot: str, height: int = 1000):
 
 
 requires_chromium = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium (apt-get install chromium)")
-
-
-def served(domain: str, tmp_path_factory, **env: str):
-    """``assistants serve DOMAIN`` after ``up`` ingested the samples (no training), with
-    ``env`` added (e.g. setting overrides): its URL."""
-    assert run("up", "--quiet", "--no-serve", "--no-train").returncode == 0
-    port = free_port()
-    cmd = [sys.executable, "-m", "assistants.cli", "serve", domain, "--port", str(port)]
-    url = f"http://127.0.0.1:{port}"
-    # A generous start-up bound: several engineers' tests may share the 2 cores.
-    with running(cmd, f"{url}/healthz", tmp_path_factory.mktemp(f"serve-{domain}") / "serve.log", timeout_s=600,
-                 env={**os.environ, **env}):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def finance_url(db, tmp_path_factory):
-    yield from served("finance", tmp_path_factory)
 
 
 def feedback_rows(db, message_id: str):
