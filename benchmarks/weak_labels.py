@@ -261,7 +261,8 @@ def run_domain(name: str, args, work: Path) -> dict:
         versions = {"weak_plus_gold": train(name, out / "train.jsonl", args.steps, out),
                     "gold_only": train(name, out / "gold.jsonl", args.steps, out)}
     settings = settings_for(name)
-    system = load_finetune_config(domain_dir(name)).data.system_prompt or settings.chat.system_prompt
+    data = load_finetune_config(domain_dir(name)).data
+    system = settings.system_message(data.system, data.system_prompt)
     loader, registry = PromotedAdapter(settings), AdapterRegistry(settings.state_dir, name)
     results = {"base": accuracy(loader.load(None), system, items, task.choices)}
     for leg, version in versions.items():

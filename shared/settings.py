@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ENV_PREFIX = "ASSISTANTS_"
+
+
+# The system messages a domain's config holds, by the name train.yaml and benchmarks refer to them.
+SYSTEM_REFS = ("chat", "judge")
+SystemRef = Literal["chat", "judge"]
 
 
 class ConfigError(ValueError):
@@ -199,6 +204,10 @@ class AnalysisSettings(_Strict):
     retrieval_weight: float = Field(
         0.5, ge=0, le=1, description="With retrieval: share of a span's score that is its similarity to the "
         "category's query (the rest is the model's P(yes)); calibrated by benchmarks/legal_clauses.py.")
+    judge_system: str | None = Field(
+        None, description="System message of the judge's yes/no question about each candidate span (unset: "
+        "chat.system_prompt). Written once here: train.yaml (`data.system: judge`) and benchmarks "
+        "(`system: judge`) refer to it, so an adapter trains and is measured under the message it is asked with.")
 
 
 class IntentSettings(_Strict):
@@ -235,14 +244,24 @@ class BenchmarkSettings(_Strict):
         None, description="A small self-written file of the same format (relative to the domain folder), used "
         "when `data` is absent, so the benchmark runs on a fresh machine.")
     context: str | None = Field(None, description="tatqa: the contexts file beside `data` (tables and paragraphs).")
+    system: SystemRef | None = Field(
+        None, description="The domain's system message this benchmark's prompts use: `chat` (chat.system_prompt, "
+        "the default) or `judge` (analysis.judge_system), e.g. the message an adapter was trained under for this "
+        "kind of question.")
     system_prompt: str | None = Field(
-        None, description="System message of this benchmark's prompts (unset: chat.system_prompt), e.g. the "
-        "message an adapter was trained under for this kind of question.")
+        None, description="A system message of this benchmark's own, as text (instead of `system`).")
     modes: list[Literal["base", "rag", "finetune", "hybrid"]] = Field(
         ["base", "rag", "finetune", "hybrid"], description="Modes compared; finetune/hybrid need a registered adapter.")
     ci_limit: int = Field(16, ge=1, description="Items of the fixed subset CI scores (`assistants eval bench --ci`).")
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="`mode.metric: least score` on the CI subset; below it, CI fails.")
+
+
+    @model_validator(mode="after")
+    def _one_system(self) -> "BenchmarkSettings":
+        if self.system and self.system_prompt:
+            raise ValueError("give `system` (a reference) or `system_prompt` (text), not both")
+        return self
 
 
 class EvaluationSettings(_Strict):
@@ -302,6 +321,17 @@ class Settings(_Strict):
     ui: UISettings = UISettings()
     api: ApiSettings = ApiSettings()
     jobs: JobSettings = JobSettings()
+
+    def system_message(self, ref: str | None = None, text: str | None = None) -> str:
+        """The system message a reference names: ``chat`` (or none) is chat.system_prompt,
+        ``judge`` is analysis.judge_system (unset: chat.system_prompt); ``text`` wins."""
+        if text:
+            return text
+        if ref not in (None, *SYSTEM_REFS):
+            raise ConfigError(f"unknown system message {ref!r} (known: {', '.join(SYSTEM_REFS)})")
+        if ref == "judge" and self.analysis.judge_system:
+            return self.analysis.judge_system
+        return self.chat.system_prompt
 
 
 def deep_merge(base: dict, over: Mapping) -> dict:

@@ -103,3 +103,16 @@ def test_unknown_profile_and_bad_yaml(tmp_path):
     (tmp_path / "config.yaml").write_text("domain: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(d, env={})
+
+
+def test_system_messages_are_named_once_in_the_config(tmp_path):
+    d = _domain(tmp_path, {"chat": {"system_prompt": "Chat."}, "analysis": {"judge_system": "Judge."}})
+    s = load_settings(d, env={})
+    assert (s.system_message(), s.system_message("chat"), s.system_message("judge")) == ("Chat.", "Chat.", "Judge.")
+    assert s.system_message("judge", "Own text.") == "Own text."
+    assert load_settings(_domain(tmp_path, {"chat": {"system_prompt": "Chat."}}), env={}).system_message("judge") == "Chat."
+    both = {"evaluation": {"benchmarks": {"b": {"format": "mmlu", "system": "judge", "system_prompt": "x"}}}}
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(_domain(tmp_path, both), env={})
+    with pytest.raises(ConfigError, match="evaluation.benchmarks.b.system"):
+        load_settings(_domain(tmp_path, {"evaluation": {"benchmarks": {"b": {"format": "mmlu", "system": "x"}}}}), env={})

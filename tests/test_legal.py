@@ -115,3 +115,28 @@ def test_rag_approach_serves_the_base_model_whatever_the_adapter(db, collection)
                              "generation": s.generation.model_copy(update={"adapter": "/no/such/adapter.gguf"})})
     rt = Runtime(s, db=db)
     assert rt.generator.describe()["adapter"] is None
+
+
+def test_the_judge_asks_under_the_system_message_of_legals_config():
+    """Every yes/no judgement is asked under analysis.judge_system, the one place the
+    message is written (a recording stand-in for the model; no retrieval, no database)."""
+    from types import SimpleNamespace
+
+    asked = []
+
+    class Recorder:
+        adapter_id = adapter_version = None
+
+        def choice_logprobs(self, messages, choices):
+            asked.append(messages)
+            return [-0.5, -1.0]
+
+        def describe(self):
+            return {"model": "recorder"}
+
+    s = settings_for("legal")
+    analyzer = ClauseAnalyzer(SimpleNamespace(settings=s), CHECKLIST, generator=Recorder(), use_retrieval=False)
+    report = analyzer.analyse("doc", "Tiny", "This Agreement is governed by the laws of Delaware.", principal=None)
+    assert asked and len(report.findings) == len(CHECKLIST.categories)
+    assert {m[0]["content"] for m in asked} == {s.analysis.judge_system}
+    assert s.analysis.judge_system.startswith("You are a contract analyst.")

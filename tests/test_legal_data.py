@@ -17,7 +17,6 @@ from legal.cuad import contracts, is_holdout, locate, parse_date, parse_parties,
 from legal.importers import case_law, cuad
 from legal.training import cuad_examples, holdout_text, legalbench_examples
 from shared.analysis import Checklist
-from shared.analysis.analyzer import JUDGE_SYSTEM
 from shared.analysis.judge import judge_prompt
 from shared.finetune import load_finetune_config
 from shared.finetune.config import DataSource
@@ -159,7 +158,11 @@ def test_records_hook_reads_folders_and_honours_optional(fake_cuad):
 
 def test_sample_training_data_uses_the_judge_prompt():
     cfg = load_finetune_config(LEGAL)
-    assert cfg.data.system_prompt == JUDGE_SYSTEM  # trained under the message the analyzer sends
+    # trained under the message the analyzer sends, which legal's config holds once
+    assert cfg.data.system == "judge" and cfg.data.system_prompt is None
+    judge = settings_for("legal").analysis.judge_system
+    assert judge and settings_for("legal").system_message(cfg.data.system) == judge
+    assert settings_for("legal").evaluation.benchmarks["legalbench"].system == "judge"
     rows = [json.loads(line) for line in (LEGAL / "train_data" / "sample_clauses.jsonl").read_text().splitlines()]
     judged = [r for r in rows if r["category"] != "terminology"]
     assert len(judged) >= 24 and {r["answer"] for r in judged} == {"Yes", "No"}
@@ -172,7 +175,7 @@ def test_sample_training_data_uses_the_judge_prompt():
 @requires_shared_data("legal", "cuad", "master_clauses.jsonl")
 def test_training_data_splits_by_contract_and_holds_no_holdout_text():
     cfg = load_finetune_config(LEGAL)
-    train, val, card = prepare(cfg.data, LEGAL, cfg.data.system_prompt)
+    train, val, card = prepare(cfg.data, LEGAL, settings_for("legal").system_message(cfg.data.system))
     assert not {r["group"] for r in train} & {r["group"] for r in val}
     assert {r["group"] for r in train + val} & {c["slug"].lower() for c in contracts(CUAD)}  # CUAD took part
     holdout = holdout_text(CUAD)

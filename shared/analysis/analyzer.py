@@ -23,9 +23,6 @@ from .checklist import Category, Checklist
 from .judge import ANSWERS, judge_prompt
 from .segments import Segment, split
 
-JUDGE_SYSTEM = "You are a contract analyst. Answer the question about the clause with Yes or No."
-
-
 @dataclass
 class Finding:
     category: Category
@@ -55,8 +52,10 @@ class Report:
         return [f for f in self.findings if f.found]
 
 
-def p_yes(generator: Generator, span: str, question: str) -> float:
-    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": judge_prompt(span, question)}]
+def p_yes(generator: Generator, system: str, span: str, question: str) -> float:
+    """P("Yes") of the judge's question about ``span``, asked under the ``system`` message
+    (the domain's analysis.judge_system)."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": judge_prompt(span, question)}]
     yes, no = generator.choice_logprobs(messages, ANSWERS)
     return 1.0 / (1.0 + math.exp(no - yes))
 
@@ -125,12 +124,13 @@ class ClauseAnalyzer:
         total = sum(len(v) for v in by_segment.values())
         relevance = self._relevance(by_segment, cats)
         w = self.settings.analysis.retrieval_weight if self.use_retrieval else 0.0
+        system = self.settings.system_message("judge")
         scores: dict[str, list[tuple[float, Segment]]] = {c.id: [] for c in cats}
         bar = tqdm(total=total, desc="clauses", unit="judgement", disable=not self.show_bar, file=sys.stderr)
         done = 0
         for seg, seg_cats in sorted(by_segment.items(), key=lambda kv: kv[0].start):
             for c in seg_cats:
-                score = (1 - w) * p_yes(gen, seg.text, c.question) + w * relevance.get((seg, c.id), 0.0)
+                score = (1 - w) * p_yes(gen, system, seg.text, c.question) + w * relevance.get((seg, c.id), 0.0)
                 scores[c.id].append((score, seg))
             done += len(seg_cats)
             bar.update(len(seg_cats))

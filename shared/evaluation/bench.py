@@ -179,7 +179,7 @@ class BenchRunner:
                 t0, engine, rows = time.perf_counter(), self.engine_for(rt, mode), []
                 for item in data.items:
                     bar.set_postfix_str(f"{name}/{mode_name}")
-                    rows.append(self.score(item, mode, engine, spec.system_prompt or self.settings.chat.system_prompt))
+                    rows.append(self.score(item, mode, engine, self.settings.system_message(spec.system, spec.system_prompt)))
                     bar.update()
                 run.scores.setdefault(name, {})[mode_name] = aggregate(rows, time.perf_counter() - t0)
                 run.items += [{"benchmark": name, "mode": mode_name, **r} for r in rows]

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..settings import ConfigError
+from ..settings import SYSTEM_REFS, ConfigError
 
 
 @dataclass
@@ -43,8 +43,11 @@ class DataArgs:
 
     sources: list[DataSource] = field(default_factory=list)
     """The datasets, in order."""
+    system: str | None = None
+    """The domain's system message every example is framed with, by name: ``chat`` (the
+    domain's chat.system_prompt, the default) or ``judge`` (its analysis.judge_system)."""
     system_prompt: str | None = None
-    """System message of every example (default: the domain's chat.system_prompt)."""
+    """A system message of its own, as text (instead of ``system``)."""
     max_chars: int = 6000
     """Examples longer than this (question + answer) are dropped as over-long."""
     cleaners: list[str] = field(default_factory=list)
@@ -160,6 +163,10 @@ def load_finetune_config(domain_dir: Path, overrides: dict | None = None, path: 
     data = _read_yaml(path) if path.is_file() else {}
     config = _build(FinetuneConfig, deep_merge(data, overrides or {}), "")
     t = config.train
+    if config.data.system is not None and config.data.system not in SYSTEM_REFS:
+        raise ConfigError(f"{path}: key 'data.system': {config.data.system!r} is none of {', '.join(SYSTEM_REFS)}")
+    if config.data.system and config.data.system_prompt:
+        raise ConfigError(f"{path}: key 'data.system': give `system` (a reference) or `system_prompt` (text), not both")
     if config.data.val_fraction <= 0 or config.data.val_fraction >= 1:
         raise ConfigError(f"{path}: key 'data.val_fraction': must be between 0 and 1")
     if t.batch_size < 1 or t.grad_accum < 1 or t.eval_steps < 1 or t.save_steps < 1:

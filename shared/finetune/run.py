@@ -43,7 +43,7 @@ def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, 
     resume = run_dir is not None  # nothing unfinished: a new run
     if run_dir is None:
         run_dir = runs_dir(settings) / datetime.now(timezone.utc).strftime("run-%Y%m%dT%H%M%S%f")
-        system = cfg.data.system_prompt or settings.chat.system_prompt
+        system = settings.system_message(cfg.data.system, cfg.data.system_prompt)
         train_rows, val_rows, card = data_mod.prepare(cfg.data, domain_dir, system)
         data_mod.write(train_rows, run_dir / "data" / "train.jsonl")
         data_mod.write(val_rows, run_dir / "data" / "validation.jsonl")
