@@ -232,8 +232,11 @@ class ToolsSettings(_Strict):
 
 
 class BenchmarkSettings(_Strict):
-    format: Literal["pubmedqa", "mmlu", "legalbench", "tatqa", "fiqa", "conditions"] = Field(
-        ..., description="Reader of the data file (shared/evaluation/datasets.py); any file of that format works.")
+    format: str = Field(
+        ..., pattern=r"^[a-z][a-z0-9_]{0,40}$",
+        description="The benchmark format that reads the data file, by its registered name (shared/plugins.py): "
+        "`mmlu` (shared/evaluation/datasets.py) or one a domain's plugin module registers (legal: legalbench; "
+        "finance: tatqa, fiqa; medical: pubmedqa, conditions); any file of that format works.")
     importer: str | None = Field(
         None, description="`package.module:function` of a path yielding the format's records, run on the data "
         "file first (e.g. MedQuAD -> held-out described cases for `conditions`).")
@@ -303,6 +306,17 @@ class DomainSettings(_Strict):
         "to load the domain's live data (e.g. sample market feed and portfolios); returns a one-line summary.")
     commands: str | None = Field(
         None, description="`package.module:function(subparsers)` adding `assistants DOMAIN ...` commands.")
+    plugins: list[str] = Field(
+        default_factory=list, description="Modules (`package.module`) the domain loader imports at start-up; "
+        "each registers the domain's plugins (shared/plugins.py), e.g. its benchmark formats.")
+
+    @field_validator("plugins")
+    @classmethod
+    def _module_names(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", m)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a module name (package.module)")
+        return v
 
 
 class Settings(_Strict):

@@ -49,6 +49,27 @@ def test_faithfulness_counts_sentences_supported_by_what_they_cite():
     assert metrics.faithfulness("", passages) is None
 
 
+# -- benchmark formats -----------------------------------------------------------------------
+def test_benchmark_formats_are_plugins_each_domain_registers():
+    """The core knows only the generic formats; each domain registers its own from the
+    modules its config names (domain.plugins), and an unknown name says what is known."""
+    from shared import plugins
+    from shared.evaluation import datasets
+
+    for domain in DOMAINS:
+        s = settings_for(domain)  # imports the domain's plugin modules
+        assert s.domain.plugins == [f"{domain}.benchmark_formats"]
+        for spec in s.evaluation.benchmarks.values():
+            fmt = plugins.benchmark_format_named(spec.format)
+            assert spec.format == "mmlu" or fmt.read.__module__ == f"{domain}.benchmark_formats"
+    assert datasets.mmlu.__module__ == "shared.evaluation.datasets"
+    with pytest.raises(plugins.PluginError, match=r"no benchmark format 'nope' is registered; known: conditions, "
+                                                  r"fiqa, legalbench, mmlu, pubmedqa, tatqa"):
+        datasets.read("nope", "/no/file.jsonl")
+    with pytest.raises(plugins.PluginError, match="registered twice"):
+        plugins.benchmark_format("mmlu")(lambda path, context=None: None)
+
+
 # -- expectations ----------------------------------------------------------------------------
 def _context() -> Context:
     s = settings_for("medical")

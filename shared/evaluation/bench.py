@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
+from .. import plugins
 from ..settings import BenchmarkSettings, ConfigError, Settings
 from . import datasets, metrics
 from .datasets import Dataset, Item
@@ -100,7 +101,9 @@ class BenchRunner:
         return ChatEngine(Runtime(es, db=self.rt.db), generator=mode.generator)
 
     # -- one item in one mode -------------------------------------------------------------
-    def score(self, item: Item, mode: Mode, engine, system: str) -> dict:
+    def score(self, item: Item, mode: Mode, engine, system: str, score_answer=None) -> dict:
+        """``score_answer(answer, item)``: the benchmark format's scorer of a free-text answer
+        (unset: EM/F1 with scale)."""
         from ..chat import prompt
 
         s = self.settings
@@ -115,7 +118,8 @@ class BenchRunner:
             return {**out, **self.conditions(item, mode, engine, system)}
         if item.kind == "answer":
             turn = engine.ask(item.question, principal=PRINCIPAL)
-            out.update(metrics.tatqa(turn.answer, item.answer, item.scale))
+            out.update(score_answer(turn.answer, item) if score_answer else
+                       metrics.tatqa(turn.answer, item.answer, item.scale))
             out.update({"answer": turn.answer, "gold": item.answer,
                         "relevancy": metrics.relevancy(self.rt.embedding, item.question, turn.answer)})
             if mode.retrieval:
@@ -177,9 +181,11 @@ class BenchRunner:
                     run.skipped.setdefault(name, {})[mode_name] = mode.skipped
                     continue
                 t0, engine, rows = time.perf_counter(), self.engine_for(rt, mode), []
+                system = self.settings.system_message(spec.system, spec.system_prompt)
+                scorer = plugins.benchmark_format_named(spec.format).score_answer
                 for item in data.items:
                     bar.set_postfix_str(f"{name}/{mode_name}")
-                    rows.append(self.score(item, mode, engine, self.settings.system_message(spec.system, spec.system_prompt)))
+                    rows.append(self.score(item, mode, engine, system, scorer))
                     bar.update()
                 run.scores.setdefault(name, {})[mode_name] = aggregate(rows, time.perf_counter() - t0)
                 run.items += [{"benchmark": name, "mode": mode_name, **r} for r in rows]
