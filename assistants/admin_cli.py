@@ -10,19 +10,19 @@ import yaml
 from shared.ingest.importers import resolve
 
 from .common import command, runtime
-from .domains import DOMAINS, settings_for
+from .domains import domains, settings_for
 
 
 def cmd_db(args) -> int:
     from shared.db import embedded
 
-    s = settings_for(DOMAINS[0])
+    s = settings_for(domains()[0])
     if s.database.url:
         print("DATABASE_URL is set: the embedded server is not used")
         return 0
     data_dir = s.state_dir / "pg"
     if args.action == "start":
-        runtime(DOMAINS[0]).db.close()  # opening starts, migrates and self-checks it
+        runtime(domains()[0]).db.close()  # opening starts, migrates and self-checks it
         print(f"embedded Postgres running in {data_dir.resolve()}")
     elif args.action == "stop":
         print("stopped" if embedded.stop(data_dir) else "not running")
@@ -36,7 +36,7 @@ def cmd_users(args) -> int:
 
     from shared.auth import UserError, Users
 
-    with runtime(DOMAINS[0]) as rt:
+    with runtime(domains()[0]) as rt:
         users = Users(rt.db)
         if args.action == "list":
             for u in users.list():
@@ -95,7 +95,7 @@ def register(sub) -> None:
                          "account's roles (kept when omitted); with roles: the new set (none when omitted)")
     us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
-    for domain in DOMAINS:
+    for domain in domains():
         spec = settings_for(domain).domain.commands
         if spec:
             dp = sub.add_parser(domain, help=f"{domain} data commands")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .domains import DOMAINS, settings_for
+from .domains import domains, settings_for
 
 
 def runtime(domain: str, db=None):
@@ -27,7 +27,7 @@ def command(sub, name: str, func, help: str, domain: bool = True, quiet: bool = 
     c = sub.add_parser(name, help=help)
     c.set_defaults(func=func)
     if domain:
-        c.add_argument("domain", choices=DOMAINS)
+        c.add_argument("domain", choices=domains())
     if quiet:
         c.add_argument("--quiet", action="store_true", help="no progress bars")
     return c

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .common import command, runtime
-from .domains import DOMAINS, domain_dir, settings_for
+from .domains import domains, domain_dir, settings_for
 
 
 def job_queue(rt):
@@ -18,7 +18,7 @@ def job_queue(rt):
 
 
 def cmd_jobs(args) -> int:
-    with runtime(DOMAINS[0]) as rt:
+    with runtime(domains()[0]) as rt:
         queue = job_queue(rt)
         if args.action == "list":
             jobs = queue.listing(args.n)
@@ -28,8 +28,8 @@ def cmd_jobs(args) -> int:
                 print("no training jobs yet")
             return 0
         if args.action == "add":
-            if args.target not in DOMAINS:
-                print(f"error: add needs a DOMAIN (one of {', '.join(DOMAINS)})", file=sys.stderr)
+            if args.target not in domains():
+                print(f"error: add needs a DOMAIN (one of {', '.join(domains())})", file=sys.stderr)
                 return 2
             from shared.finetune.jobs import REVIEWED_FEEDBACK
 
@@ -74,7 +74,7 @@ def queue_first_adapters(queue) -> list[str]:
     from shared.finetune.serving import PROMOTED
 
     lines = []
-    for domain in DOMAINS:
+    for domain in domains():
         s = settings_for(domain)
         if s.generation.adapter != PROMOTED or not (domain_dir(domain) / "train.yaml").is_file():
             continue

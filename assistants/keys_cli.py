@@ -6,14 +6,14 @@ from __future__ import annotations
 import sys
 
 from .common import command, runtime
-from .domains import DOMAINS
+from .domains import domains
 
 
 def _keys():
     from shared.api_keys import ApiKeys
 
     # Every domain shares one database; the first domain's settings locate it (as `users` does).
-    rt = runtime(DOMAINS[0])
+    rt = runtime(domains()[0])
     return rt, ApiKeys(rt.db)
 
 
@@ -63,7 +63,7 @@ def register(sub) -> None:
     actions = ks.add_subparsers(dest="action", required=True)
     cr = command(actions, "create", cmd_create, "a new key for PRINCIPAL, printed once", domain=False)
     cr.add_argument("principal", help="the user the key acts as (row-level security applies to it)")
-    cr.add_argument("--domain", choices=DOMAINS, help="valid for this domain only (default: every domain)")
+    cr.add_argument("--domain", choices=domains(), help="valid for this domain only (default: every domain)")
     cr.add_argument("--expires", type=float, metavar="DAYS", help="expire after this many days (default: never)")
     ls = command(actions, "list", cmd_list, "keys (prefix, principal, domain, state, dates); never the keys themselves",
                  domain=False)

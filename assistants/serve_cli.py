@@ -11,7 +11,7 @@ from shared import logs
 from shared.ingest.importers import resolve
 
 from .common import command, failures, runtime
-from .domains import DOMAINS, samples_dir, settings_for
+from .domains import domains, samples_dir, settings_for
 
 
 def _stage(text: str, t0: float) -> None:
@@ -23,14 +23,15 @@ def cmd_up(args) -> int:
     """The main job: the database, every domain's samples ingested, the three chat UIs
     served at once (base models where no adapter is promoted yet), and the missing adapters
     trained in the background, switched in live when promoted."""
-    state = settings_for(DOMAINS[0]).state_dir
+    names = domains()
+    state = settings_for(names[0]).state_dir
     log_file = state / "logs" / "up.log"
     if not args.verbose:
         logs.to_file(log_file)
         print(f"assistants up: details in {log_file} (--verbose shows them here)", flush=True)
     t0 = time.perf_counter()
-    first = runtime(DOMAINS[0])
-    runtimes = [first] + [runtime(d, db=first.db) for d in DOMAINS[1:]]
+    first = runtime(names[0])
+    runtimes = [first] + [runtime(d, db=first.db) for d in names[1:]]
     where = f"embedded Postgres in {first.db.data_dir}" if first.db.embedded else "DATABASE_URL"
     _stage(f"database ready: {where}", t0)
     failed, runner = 0, None
@@ -41,7 +42,7 @@ def cmd_up(args) -> int:
             for rt in runtimes:
                 rt.generator  # before the embedding model: unsloth must be imported before transformers
             _stage(f"model loaded: {runtimes[0].generator.describe()['model']}", t0)
-        for domain, rt in zip(DOMAINS, runtimes):
+        for domain, rt in zip(names, runtimes):
             t0 = time.perf_counter()
             summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=bars)
             failed += failures(summary)

@@ -11,7 +11,7 @@ from pathlib import Path
 from shared.finetune.config import load_finetune_config
 
 from .common import command, runtime
-from .domains import DOMAINS, domain_dir, settings_for
+from .domains import domains, domain_dir, settings_for
 
 
 def cmd_train(args) -> int:
@@ -80,5 +80,5 @@ def register(sub) -> None:
 
     ad = command(sub, "adapters", cmd_adapters, "list, show or promote registered adapters", domain=False)
     ad.add_argument("action", choices=["list", "show", "promote"])
-    ad.add_argument("domain", choices=DOMAINS)
+    ad.add_argument("domain", choices=domains())
     ad.add_argument("version", nargs="?")

@@ -1,5 +1,6 @@
 """Typed settings: defaults, then ``<domain>/config.yaml``, then an optional profile
-(``ASSISTANTS_PROFILE``), then environment overrides (``DATABASE_URL``, ``ASSISTANTS_*``).
+(``ASSISTANTS_PROFILE``), then environment overrides (``DATABASE_URL``, ``ASSISTANTS_*``
+but the suite's own variables, ``OWN_VARIABLES``).
 
 Every field documents itself; unknown keys are errors so that a typo in a YAML file fails
 at start-up with the key's dotted path instead of being silently ignored."""
@@ -15,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ENV_PREFIX = "ASSISTANTS_"
+# ASSISTANTS_* variables of the suite that are no settings override: the profile, extra domain
+# folders (assistants/domains.py), the logging debug flag (shared/logs.py, --log-content) and
+# the shared data folder (shared/evaluation/bench.py); ASSISTANTS_TEST_* belong to the tests.
+OWN_VARIABLES = frozenset({"PROFILE", "DOMAINS", "LOG_CONTENT", "SHARED_DATA"})
 
 
 # The system messages a domain's config holds, by the name train.yaml and benchmarks refer to them.
@@ -390,12 +395,13 @@ def read_model(path: Path, model: type[BaseModel], what: str) -> Any:
 
 
 def env_overrides(env: Mapping[str, str]) -> dict:
-    """``ASSISTANTS_RETRIEVAL__TOP_K=8`` -> ``{"retrieval": {"top_k": 8}}``; values are YAML scalars."""
+    """``ASSISTANTS_RETRIEVAL__TOP_K=8`` -> ``{"retrieval": {"top_k": 8}}``; values are YAML scalars.
+    The suite's own variables (``OWN_VARIABLES``, ``ASSISTANTS_TEST_*``) are not settings."""
     out: dict = {}
     if env.get("DATABASE_URL"):
         out["database"] = {"url": env["DATABASE_URL"]}
     for key, raw in env.items():
-        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "PROFILE":
+        if not key.startswith(ENV_PREFIX) or key[len(ENV_PREFIX):] in OWN_VARIABLES or key.startswith(ENV_PREFIX + "TEST_"):
             continue
         path = key[len(ENV_PREFIX):].lower().split("__")
         node = out

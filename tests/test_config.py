@@ -116,3 +116,14 @@ def test_system_messages_are_named_once_in_the_config(tmp_path):
         load_settings(_domain(tmp_path, both), env={})
     with pytest.raises(ConfigError, match="evaluation.benchmarks.b.system"):
         load_settings(_domain(tmp_path, {"evaluation": {"benchmarks": {"b": {"format": "mmlu", "system": "x"}}}}), env={})
+
+
+def test_the_suites_own_variables_are_no_settings(tmp_path):
+    """ASSISTANTS_DOMAINS, the --log-content flag's variable and the others the suite reads
+    itself leave settings loading alone; a misspelt setting still fails."""
+    d = _domain(tmp_path, {})
+    own = {"ASSISTANTS_DOMAINS": str(tmp_path), "ASSISTANTS_LOG_CONTENT": "1", "ASSISTANTS_SHARED_DATA": "/data",
+           "ASSISTANTS_TEST_STATE_DIR": "/tmp/x", "ASSISTANTS_PROFILE": "test", "ASSISTANTS_RETRIEVAL__TOP_K": "9"}
+    assert load_settings(d, env=own).retrieval.top_k == 9
+    with pytest.raises(ConfigError, match="retrival"):
+        load_settings(d, env={"ASSISTANTS_RETRIVAL__TOP_K": "9"})
