@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from shared.ingest.importers import resolve
+from shared.plugins import COMMAND_GROUP, lookup
 
 from .common import command, runtime
 from .domains import domains, settings_for
@@ -100,4 +100,4 @@ def register(sub) -> None:
         if spec:
             dp = sub.add_parser(domain, help=f"{domain} data commands")
             dp.set_defaults(func=cmd_domain, domain=domain)
-            resolve(spec)(dp.add_subparsers(dest="action", required=True))
+            lookup(COMMAND_GROUP, spec)(dp.add_subparsers(dest="action", required=True))

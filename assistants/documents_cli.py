@@ -48,7 +48,8 @@ def cmd_analyse(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from shared.ingest.importers import convert, resolve
+    from shared.ingest.importers import convert
+    from shared.plugins import IMPORTER, lookup
 
     s = settings_for(args.domain)
     spec = s.domain.importers.get(args.name)
@@ -57,7 +58,7 @@ def cmd_import(args) -> int:
         print(f"error: {args.domain} has no importer {args.name!r} (known: {known})", file=sys.stderr)
         return 2
     target = s.state_dir / "imports" / args.domain / f"{args.name}.jsonl"
-    n = convert(resolve(spec), args.path, target, args.limit)
+    n = convert(lookup(IMPORTER, spec), args.path, target, args.limit)
     print(f"[{args.domain}] {args.name}: {n} records from {args.path}")
     with runtime(args.domain) as rt:
         return 1 if _report(args.domain, rt.ingestor().run([target], prune=True, progress=not args.quiet)) else 0

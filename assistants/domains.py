@@ -7,7 +7,8 @@ its modules import as ``<name>.<module>`` like the suite's own (``<name>.plugins
 
 Loading a domain's settings imports the plugin modules its config names
 (``domain.plugins``): they register the domain's plugins (shared/plugins.py), such as its
-benchmark formats. This is the one place that imports a domain's code for the core."""
+benchmark formats, importers, tools, commands and setup hooks, training sources, cleaning
+and labeling code. This is the one place that imports a domain's code for the core."""
 from __future__ import annotations
 
 import importlib

@@ -19,7 +19,8 @@ def cmd_label(args) -> int:
     if not spec_path.is_file():
         print(f"error: {args.domain} has no labeling.yaml ({spec_path})", file=sys.stderr)
         return 2
-    out = args.out or settings_for(args.domain).state_dir / "labeling" / args.domain
+    settings = settings_for(args.domain)  # imports the plugins labeling.yaml names
+    out = args.out or settings.state_dir / "labeling" / args.domain
     try:
         spec = pipeline.read_spec(spec_path)
         pool = pipeline.read_pool(args.pool, spec, args.limit)

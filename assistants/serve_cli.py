@@ -8,7 +8,7 @@ import time
 from datetime import date
 
 from shared import logs
-from shared.ingest.importers import resolve
+from shared.plugins import SETUP_HOOK, lookup
 
 from .common import command, failures, runtime
 from .domains import domains, samples_dir, settings_for
@@ -49,7 +49,7 @@ def cmd_up(args) -> int:
             done = (f"[{domain}] corpus ingested: {summary.new} new, {summary.changed} changed, "
                     f"{summary.unchanged} unchanged")
             if rt.settings.domain.setup:
-                done += f"; {resolve(rt.settings.domain.setup)(rt, progress=bars)}"
+                done += f"; {lookup(SETUP_HOOK, rt.settings.domain.setup)(rt, progress=bars)}"
             _stage(done, t0)
         if not args.no_train:
             from .jobs_cli import job_queue, queue_first_adapters

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared.auth import Users
 from shared.ingest.importers import DatasetError
+from shared.plugins import setup_hook
 
 from .market import update_market
 
@@ -78,6 +79,7 @@ def import_users(db, path: Path) -> int:
     return len(rows)
 
 
+@setup_hook("finance")
 def prepare(runtime, progress: bool = False) -> str:
     """`assistants up`: the sample feed, the sample books and the demo logins (idempotent)."""
     stats = update_market(runtime.db, SAMPLE_FEED, progress)

@@ -11,6 +11,8 @@ import argparse
 from datetime import date
 from pathlib import Path
 
+from shared.plugins import command_group
+
 
 def _update_market(runtime, args) -> str:
     from .market import update_market
@@ -38,6 +40,7 @@ def _import_users(runtime, args) -> str:
     return f"{import_users(runtime.db, args.file)} logins imported"
 
 
+@command_group("finance")
 def register(sub: argparse._SubParsersAction) -> None:
     """Each command's ``run(runtime, args)`` returns the line the CLI prints."""
     up = sub.add_parser("update-market", help="upsert a price feed (CSV or JSON), keeping history")

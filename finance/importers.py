@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.ingest.importers import read_records
+from shared.plugins import importer
 
 
 def render_table(table: list[list[str]]) -> list[str]:
@@ -35,6 +36,7 @@ def render_table(table: list[list[str]]) -> list[str]:
     return lines
 
 
+@importer("tatqa")
 def tatqa(path: Path) -> Iterator[dict]:
     """TAT-QA contexts (``tatqa_contexts.jsonl``): the table, then the report paragraphs."""
     for rec in read_records(path):
@@ -49,6 +51,7 @@ def tatqa(path: Path) -> Iterator[dict]:
         }
 
 
+@importer("bank_kb")
 def bank_kb(path: Path) -> Iterator[dict]:
     """Rho-Bank knowledge base (``rho_bank_docs.jsonl.gz``): one markdown document each."""
     for rec in read_records(path):

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Callable
 
+from shared.plugins import tool_provider
 from shared.tools import ToolCall, ToolResult
 
 from . import portfolio as pf
@@ -280,6 +281,7 @@ class QuoteTool:
                           data={r[0]: float(r[3]) for r in rows})
 
 
+@tool_provider("finance")
 def tools(runtime) -> dict:
     """The provider named in finance/config.yaml (tools.provider)."""
     db = runtime.db

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.ingest.importers import read_records
+from shared.plugins import importer
 
 from .cuad import answer, contracts, is_holdout, parse_date, parse_parties, title_case
 
@@ -15,6 +16,7 @@ CASE_LAW_SENTENCES = 20
 """Sentences per case-law document: a few chunks each, so a hit's neighbours stay together."""
 
 
+@importer("cuad")
 def cuad(path: Path) -> Iterator[dict]:
     """One document per CUAD contract outside the benchmark hold-out (``path``: the cuad
     folder or its master_clauses.jsonl)."""
@@ -43,6 +45,7 @@ def cuad(path: Path) -> Iterator[dict]:
         yield {k: v for k, v in rec.items() if v is not None}
 
 
+@importer("case_law")
 def case_law(path: Path) -> Iterator[dict]:
     """LegalBench ``overruling.jsonl`` (or its legalbench_dev folder): court-opinion
     sentences, consecutive ones grouped into documents."""

@@ -13,6 +13,7 @@ from shared.analysis import Checklist
 from shared.analysis.judge import judge_prompt
 from shared.analysis.segments import split as segments
 from shared.labeling.pipeline import spec_labels, text_hash
+from shared.plugins import labeling_hook
 
 from .cuad import clauses, contracts, is_holdout, locate
 from .training import CHECKLIST
@@ -29,6 +30,7 @@ def _questions() -> dict[str, str]:
     return {c.id: c.question for c in Checklist.load(CHECKLIST).categories}
 
 
+@labeling_hook("cuad_passages")
 def cuad_passages(path: Path) -> Iterator[dict]:
     """``{"id", "text", "group"}`` a passage of every CUAD contract but the benchmark
     hold-out, in the analyzer's segmentation; group: the contract, so no contract ends up
@@ -63,6 +65,7 @@ def _covers(start: int, end: int, s: int, e: int) -> float:
     return max(0, min(end, e) - max(start, s)) / max(1, min(end - start, e - s))
 
 
+@labeling_hook("judge_examples")
 def examples(text: str, label: str, record: Mapping[str, Any]) -> Iterator[dict]:
     """"Yes" to the labeled category's question (none for ``none``) and "No" to one other
     category's, chosen by a hash of the text so reruns agree."""

@@ -13,6 +13,7 @@ from shared.analysis import Checklist
 from shared.analysis.judge import judge_prompt
 from shared.analysis.segments import split as segments
 from shared.ingest.importers import read_records
+from shared.plugins import training_source
 from shared.text import words_only
 
 from .cuad import clauses, contracts, holdout_contracts, is_holdout, locate
@@ -59,6 +60,7 @@ def _unseen(text: str, holdout: str) -> bool:
     return bool(norm) and norm not in holdout
 
 
+@training_source("cuad_examples")
 def cuad_examples(path: Path) -> Iterator[dict]:
     """Per training contract and checklist category: each annotated clause -> "Yes", as
     many segments overlapping no clause of that category -> "No" (hash-ranked, so
@@ -87,6 +89,7 @@ def cuad_examples(path: Path) -> Iterator[dict]:
             yield _example(question, _squash(text[s:e]), slug)
 
 
+@training_source("legalbench_examples")
 def legalbench_examples(path: Path) -> Iterator[dict]:
     """LegalBench ``cuad_*`` items (``path``: the legalbench_dev folder) as judge prompts,
     taking one item from each task in turn so a limit still covers every task. Items whose
@@ -99,6 +102,7 @@ def legalbench_examples(path: Path) -> Iterator[dict]:
             yield _example(judge_prompt(row["text"], row["question"]), row["label"], _hash(words_only(row["text"]))[:16])
 
 
+@training_source("privacy_examples")
 def privacy_examples(path: Path) -> Iterator[dict]:
     """PrivacyQA: does a policy clause answer a user's question. Group: the clause."""
     for row in read_records(path):

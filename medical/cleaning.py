@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from shared.plugins import cleaning_rule
+
 # A leading sentence that asks: a question word, at most ~25 words, a question mark.
 _LEADING_QUESTION = re.compile(
     r"^\s*(?:what|how|is|are|can|could|does|do|who|why|when|where|which|should|will)\b[^?.!\n]{0,200}\?[ \t]*\n?\s*",
@@ -48,6 +50,7 @@ def phenotype_terms(answer: str) -> list[tuple[str, str]]:
     return [(t, f) for t, f in rows if t and "inheritance" not in t.lower()]
 
 
+@cleaning_rule("rewrite_phenotype_table")
 def rewrite_phenotype_table(question: str, answer: str) -> str:
     """A phenotype table (a page layout flattened into one run-on line) as a sentence."""
     terms = phenotype_terms(answer)
@@ -59,6 +62,7 @@ def rewrite_phenotype_table(question: str, answer: str) -> str:
     return f"{subject} may include: {listed}."
 
 
+@cleaning_rule("strip_restated_question")
 def strip_restated_question(question: str, answer: str) -> str:
     """Drop questions the answer opens with (one or several in a row). An answer that is
     nothing but a question becomes empty, which the pipeline drops."""
@@ -70,11 +74,13 @@ def strip_restated_question(question: str, answer: str) -> str:
         out = rest
 
 
+@cleaning_rule("strip_key_points")
 def strip_key_points(question: str, answer: str) -> str:
     """Drop the "Key Points" heading and its bullet digest."""
     return _KEY_POINTS.sub("", answer).strip()
 
 
+@cleaning_rule("strip_navigation")
 def strip_navigation(question: str, answer: str) -> str:
     """Drop the sentences that point at parts of a web page."""
     lines = []

@@ -19,6 +19,7 @@ import yaml
 
 from shared.finetune.data import clean_text, group_hash
 from shared.ingest.importers import read_records
+from shared.plugins import importer, tool_provider, training_source
 from shared.store.pgvector_store import SIMILARITY_KEY
 from shared.text import words_only
 from shared.tools.base import ToolCall, ToolResult
@@ -92,6 +93,7 @@ def conditions(path: Path) -> list[Condition]:
     return list(by_name.values())
 
 
+@importer("medquad_conditions")
 def corpus_records(path: Path) -> Iterator[dict]:
     """The domain importer (`assistants import medical conditions FILE`): conditions as
     documents the chat tool retrieves (``category: condition``)."""
@@ -125,6 +127,7 @@ def describe(condition: Condition, rng: random.Random, most: int = 3) -> str | N
     return (opening + said if opening else said[0].upper() + said[1:]) + "." + rng.choice(_CLOSINGS)
 
 
+@importer("medquad_cases")
 def benchmark_records(path: Path) -> Iterator[dict]:
     """The bench importer (format `conditions`): every condition as a passage, and one
     described case per held-out condition that names at least two lexicon signs."""
@@ -136,6 +139,7 @@ def benchmark_records(path: Path) -> Iterator[dict]:
             yield {"id": f"case-{c.id}", "kind": "case", "text": description, "condition": c.name, "gold": [c.id]}
 
 
+@training_source("condition_pairs")
 def training_pairs(path: Path) -> Iterator[dict]:
     """Training examples (train.yaml `records`): described symptoms -> the condition, from the
     conditions that are not held out, two descriptions each."""
@@ -203,6 +207,7 @@ class PossibleConditions:
                           data={"conditions": [c.name for c in found]})
 
 
+@tool_provider("medical")
 def tools(runtime) -> dict:
     """The provider named in medical/config.yaml (tools.provider)."""
     return {PossibleConditions.name: PossibleConditions(runtime)}

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from shared.labeling.pipeline import spec_labels, text_hash
+from shared.plugins import labeling_hook
 
 SPEC = Path(__file__).with_name("labeling.yaml")
 
 
+@labeling_hook("question_type_examples")
 def examples(text: str, label: str, record: Mapping[str, Any]) -> Iterator[dict]:
     """One example: the question and the type list in, the type out; group: the
     question's focus (MedQuAD's disease or topic) where the pool has one."""

@@ -2,7 +2,7 @@
 
 Users propose examples: an answer they liked, or a correction they wrote. A reviewer
 accepts (optionally editing the answer) or rejects them. Accepted examples are read from
-Postgres each time a domain trains (the ``accepted_examples`` records function in its
+Postgres each time a domain trains (the training data source ``feedback`` in its
 train.yaml), so they pass through the same cleaning, PII scrub and de-duplication against
 the rest of the data as any source, and an erased user's examples are gone from every
 later run. After training, each example records the adapter versions it went into."""
@@ -15,6 +15,7 @@ from typing import Iterator
 from psycopg.rows import dict_row
 
 from .db import Database
+from .plugins import training_source
 
 # The group key of a feedback example in the training rows: it names the candidate, so the
 # run can tell which candidates it trained on.
@@ -110,9 +111,10 @@ class Candidates:
                 " WHERE domain = %s AND id::text = ANY(%s)", (version, self.domain, candidate_ids)).rowcount
 
 
+@training_source("feedback")
 def accepted_examples(path: Path) -> Iterator[dict]:
-    """The train.yaml records function for reviewed feedback (``path: feedback``, a name in
-    the domain folder that needs no file: the examples are in Postgres)."""
+    """The train.yaml training data source ``feedback``: reviewed feedback (``path: feedback``,
+    a name in the domain folder that needs no file: the examples are in Postgres)."""
     from .settings import load_settings
 
     settings = load_settings(Path(path).parent)

@@ -7,6 +7,22 @@ looks them up here by the name a config gives. Kinds:
 - ``benchmark format``: a reader of a dataset file into evaluation items (and passages), with
   an optional scorer of a free-text answer (``kind: answer`` items) where the format scores
   answers its own way (``@benchmark_format("name", score_answer=...)``).
+- ``importer``: ``f(path)`` yielding records ``{"id", "title", "text", ...}`` (``domain.importers``,
+  a benchmark's ``importer``).
+- ``tool provider``: ``f(runtime)`` -> the domain's tools by name (``tools.provider``).
+- ``command group``: ``f(subparsers)`` adding ``assistants DOMAIN ...`` commands (``domain.commands``).
+- ``setup hook``: ``f(runtime, progress)`` -> a one-line summary, run by ``assistants up``
+  (``domain.setup``).
+- ``training data source``: ``f(path)`` yielding training records (a train.yaml source's
+  ``records``); the core's own is ``feedback`` (shared/candidates.py).
+- ``cleaning rule``: ``f(question, answer)`` -> the answer rewritten (train.yaml ``cleaners``).
+- ``labeling function``: the code a labeling rule runs (labeling.yaml: a heuristic's
+  ``function``, a model rule's ``scorer``, a similarity rule's ``embed``).
+- ``labeling hook``: labeling.yaml's ``examples`` (labeled text -> training records) and
+  ``pool`` (a folder -> unlabeled records).
+
+Each kind has a decorator, ``@importer("name")`` and so on, that registers the function
+under the name a config gives and returns it unchanged.
 
 The core never imports a domain; a name nobody registered fails with the kind, the name and
 what is registered."""
@@ -19,7 +35,16 @@ from typing import Any, Callable
 from .settings import ConfigError
 
 BENCHMARK_FORMAT = "benchmark format"
-KINDS = (BENCHMARK_FORMAT,)
+IMPORTER = "importer"
+TOOL_PROVIDER = "tool provider"
+COMMAND_GROUP = "command group"
+SETUP_HOOK = "setup hook"
+TRAINING_SOURCE = "training data source"
+CLEANING_RULE = "cleaning rule"
+LABELING_FUNCTION = "labeling function"
+LABELING_HOOK = "labeling hook"
+KINDS = (BENCHMARK_FORMAT, IMPORTER, TOOL_PROVIDER, COMMAND_GROUP, SETUP_HOOK, TRAINING_SOURCE, CLEANING_RULE,
+         LABELING_FUNCTION, LABELING_HOOK)
 
 
 class PluginError(ConfigError):
@@ -45,12 +70,16 @@ def _origin(plugin: Any) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
 
 
+def _kind(kind: str) -> dict[str, Any]:
+    if kind not in _REGISTRY:
+        raise PluginError(f"no plugin kind {kind!r} (known: {', '.join(KINDS)})")
+    return _REGISTRY[kind]
+
+
 def register(kind: str, name: str, plugin: Any) -> Any:
     """Register ``plugin`` as ``name`` of ``kind``. The same code registering again (a module
     imported anew) replaces it; another plugin under a taken name is an error."""
-    if kind not in _REGISTRY:
-        raise PluginError(f"no plugin kind {kind!r} (known: {', '.join(KINDS)})")
-    taken = _REGISTRY[kind].get(name)
+    taken = _kind(kind).get(name)
     if taken is not None and _origin(taken) != _origin(plugin):
         raise PluginError(f"{kind} {name!r} is registered twice: by {_origin(taken)} and by {_origin(plugin)}")
     _REGISTRY[kind][name] = plugin
@@ -58,10 +87,8 @@ def register(kind: str, name: str, plugin: Any) -> Any:
 
 
 def lookup(kind: str, name: str) -> Any:
-    if kind not in _REGISTRY:
-        raise PluginError(f"no plugin kind {kind!r} (known: {', '.join(KINDS)})")
     try:
-        return _REGISTRY[kind][name]
+        return _kind(kind)[name]
     except KeyError:
         raise PluginError(f"no {kind} {name!r} is registered; known: {', '.join(registered(kind)) or 'none'} "
                           "(a domain registers its own in a module its config names under domain.plugins)") from None
@@ -82,3 +109,24 @@ def benchmark_format(name: str, score_answer: Callable[[str, Any], dict[str, flo
 
 def benchmark_format_named(name: str) -> BenchmarkFormat:
     return lookup(BENCHMARK_FORMAT, name)
+
+
+def _registrar(kind: str):
+    """The decorator of a kind whose plugins are plain functions: ``@deco("name")``."""
+    def decorator(name: str):
+        def deco(fn: Callable) -> Callable:
+            register(kind, name, fn)
+            return fn
+        return deco
+    decorator.__doc__ = f"Decorator registering a function as the {kind} ``name``."
+    return decorator
+
+
+importer = _registrar(IMPORTER)
+tool_provider = _registrar(TOOL_PROVIDER)
+command_group = _registrar(COMMAND_GROUP)
+setup_hook = _registrar(SETUP_HOOK)
+training_source = _registrar(TRAINING_SOURCE)
+cleaning_rule = _registrar(CLEANING_RULE)
+labeling_function = _registrar(LABELING_FUNCTION)
+labeling_hook = _registrar(LABELING_HOOK)

@@ -227,8 +227,8 @@ class IntentSettings(_Strict):
 
 class ToolsSettings(_Strict):
     provider: str | None = Field(
-        None, description="`package.module:function` returning the domain's tools (shared/tools/base.py), e.g. "
-        "portfolio figures computed by code. Unset: no tools.")
+        None, description="The registered tool provider (shared/plugins.py) returning the domain's tools "
+        "(shared/tools/base.py), e.g. portfolio figures computed by code. Unset: no tools.")
     intents: list[IntentSettings] = Field(
         default_factory=list, description="The deterministic router, first match wins: a question matching an "
         "intent is answered from its tool's figures instead of retrieval.")
@@ -243,8 +243,9 @@ class BenchmarkSettings(_Strict):
         "`mmlu` (shared/evaluation/datasets.py) or one a domain's plugin module registers (legal: legalbench; "
         "finance: tatqa, fiqa; medical: pubmedqa, conditions); any file of that format works.")
     importer: str | None = Field(
-        None, description="`package.module:function` of a path yielding the format's records, run on the data "
-        "file first (e.g. MedQuAD -> held-out described cases for `conditions`).")
+        None, description="A registered importer (shared/plugins.py): a function of a path yielding the format's "
+        "records, run on the data file first (e.g. `medquad_cases`: MedQuAD -> held-out described cases for "
+        "`conditions`).")
     data: str | None = Field(
         None, description="The file, relative to the shared data folder (ASSISTANTS_SHARED_DATA, default "
         "../shared/data beside the project); a glob reads several (LegalBench tasks).")
@@ -302,18 +303,21 @@ class DomainSettings(_Strict):
     root: Path | None = Field(None, description="The domain's folder; set by the loader, relative paths resolve against it.")
     importers: dict[str, str] = Field(
         default_factory=dict,
-        description="Dataset importers by name, as `package.module:function` (a function of a path that yields "
-        "records with id, title, text); run with `assistants import DOMAIN NAME PATH`.")
+        description="Dataset importers by name, each a registered importer (shared/plugins.py): a function of a "
+        "path that yields records with id, title, text; run with `assistants import DOMAIN NAME PATH`.")
     migrations: str | None = Field(
         None, description="Folder (relative to the domain folder) of the domain's own SQL migrations (its tables).")
     setup: str | None = Field(
-        None, description="`package.module:function(runtime, progress)` that `assistants up` runs after ingestion "
-        "to load the domain's live data (e.g. sample market feed and portfolios); returns a one-line summary.")
+        None, description="A registered setup hook (shared/plugins.py), `f(runtime, progress)`, that `assistants up` "
+        "runs after ingestion to load the domain's live data (e.g. sample market feed and portfolios); returns a "
+        "one-line summary.")
     commands: str | None = Field(
-        None, description="`package.module:function(subparsers)` adding `assistants DOMAIN ...` commands.")
+        None, description="A registered command group (shared/plugins.py), `f(subparsers)`, adding "
+        "`assistants DOMAIN ...` commands.")
     plugins: list[str] = Field(
         default_factory=list, description="Modules (`package.module`) the domain loader imports at start-up; "
-        "each registers the domain's plugins (shared/plugins.py), e.g. its benchmark formats.")
+        "each registers the domain's plugins (shared/plugins.py) that its configs name: benchmark formats, importers, "
+        "tools, commands, setup hooks, training data sources, cleaning rules, labeling functions and hooks.")
 
     @field_validator("plugins")
     @classmethod

@@ -35,14 +35,32 @@ def test_domain_config_is_valid(domain):
         for key in spec.thresholds:
             mode, _, metric = key.partition(".")
             assert mode in spec.modes and metric, f"threshold {key!r} names no mode.metric of {name}"
-    from shared.ingest.importers import resolve
+    from shared import plugins
     from shared.tools import ToolBox
 
-    for hook in (s.domain.setup, s.domain.commands):
-        assert hook is None or callable(resolve(hook))
+    for kind, name in [(plugins.SETUP_HOOK, s.domain.setup), (plugins.COMMAND_GROUP, s.domain.commands),
+                       *((plugins.IMPORTER, n) for n in s.domain.importers.values())]:
+        assert name is None or callable(plugins.lookup(kind, name)), "each plugin the config names is registered"
     assert s.domain.migrations is None or any((domain_dir(domain) / s.domain.migrations).glob("*.sql"))
     if s.tools.provider:  # every intent routes to a tool the provider offers (tools only keep the db handle)
-        assert ToolBox(s, resolve(s.tools.provider)(SimpleNamespace(db=None)))._routes
+        assert ToolBox(s, plugins.lookup(plugins.TOOL_PROVIDER, s.tools.provider)(SimpleNamespace(db=None)))._routes
+    from shared.finetune.config import load_finetune_config
+
+    data = load_finetune_config(domain_dir(domain)).data
+    assert all(callable(plugins.lookup(plugins.TRAINING_SOURCE, src.records)) for src in data.sources if src.records)
+    assert all(callable(plugins.lookup(plugins.CLEANING_RULE, rule)) for rule in data.cleaners)
+
+
+def test_plugin_errors_name_the_kind_the_name_and_what_is_registered():
+    from shared import plugins
+
+    settings_for("legal"), settings_for("medical")  # each imports its plugin modules
+    with pytest.raises(plugins.PluginError, match=r"no importer 'nope' is registered; known: .*case_law, cuad"):
+        plugins.lookup(plugins.IMPORTER, "nope")
+    with pytest.raises(plugins.PluginError, match="cleaning rule 'strip_navigation' is registered twice"):
+        plugins.cleaning_rule("strip_navigation")(lambda question, answer: answer)
+    with pytest.raises(plugins.PluginError, match="no plugin kind 'widget'"):
+        plugins.lookup("widget", "x")
 
 
 def test_every_domain_folder_is_registered():

@@ -58,7 +58,7 @@ def test_benchmark_formats_are_plugins_each_domain_registers():
 
     for domain in DOMAINS:
         s = settings_for(domain)  # imports the domain's plugin modules
-        assert s.domain.plugins == [f"{domain}.benchmark_formats"]
+        assert s.domain.plugins[0] == f"{domain}.benchmark_formats"
         for spec in s.evaluation.benchmarks.values():
             fmt = plugins.benchmark_format_named(spec.format)
             assert spec.format == "mmlu" or fmt.read.__module__ == f"{domain}.benchmark_formats"

@@ -67,7 +67,7 @@ def test_corrected_answer_is_reviewed_trained_and_erased(db, state_dir, tmp_path
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump({
         "data": {"sources": [{"path": str(ROOT / "medical/train_data/sample_qa.jsonl"), "group": "focus"},
-                             {"path": "feedback", "records": "shared.candidates:accepted_examples",
+                             {"path": "feedback", "records": "feedback",
                               "group": "group"}],
                  "val_fraction": 0.2, "augment": False},
         "lora": {"r": 4, "alpha": 8},

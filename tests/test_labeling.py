@@ -13,10 +13,12 @@ import yaml
 from shared.labeling import (ABSTAIN, AccuracyWeighted, LabelingError, LabelingFunction, LabelingSet, MajorityVote,
                              as_votes, heuristic_lf, keyword_lf, label_model_report, lf_summary, load_labeling_set,
                              model_lf, read_labeling_set, regex_lf, similarity_lf, to_markdown)
+from shared.plugins import labeling_function
 
 VOCABULARY = ("fraud", "scam", "weather")
 
 
+@labeling_function("test_fake_embed")
 def fake_embed(texts: list[str]) -> np.ndarray:
     """Normalised counts of the vocabulary's words: cosine similarity without a model."""
     rows = np.array([[re.findall(r"\w+", t.lower()).count(w) for w in VOCABULARY] for t in texts], dtype=np.float32)
@@ -24,6 +26,7 @@ def fake_embed(texts: list[str]) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1)
 
 
+@labeling_function("test_fake_scorer")
 def fake_scorer(text: str) -> dict[str, float]:
     if "!" in text:
         return {"complaint": 0.8, "question": 0.2}
@@ -32,6 +35,7 @@ def fake_scorer(text: str) -> dict[str, float]:
     return {"question": 0.5, "other": 0.5}  # too unsure to vote
 
 
+@labeling_function("test_is_shouting")
 def is_shouting(text: str) -> bool:
     return text.isupper()
 
@@ -42,9 +46,9 @@ labels: [complaint, question, other]
 functions:
   - {name: refund, kind: keyword, label: complaint, words: [refund, charge back]}
   - {name: asks, kind: regex, label: question, pattern: '\?\s*$'}
-  - {name: shouting, kind: heuristic, label: complaint, function: 'tests.test_labeling:is_shouting'}
+  - {name: shouting, kind: heuristic, label: complaint, function: test_is_shouting}
   - {name: fraudish, kind: similarity, label: complaint, prototypes: [fraud scam], threshold: 0.6}
-  - {name: llm, kind: model, scorer: 'tests.test_labeling:fake_scorer', threshold: 0.7}
+  - {name: llm, kind: model, scorer: test_fake_scorer, threshold: 0.7}
 """
 TEXTS = ["I want a refund!", "is this a scam?", "buy now", "NICE WEATHER", "nonrefundable fees"]
 # One row a text, one column a function, in SPEC_YAML's order.
@@ -191,19 +195,15 @@ def _spec(**entry) -> dict:
     (_spec(kind="keyword", label="question", word=["x"], words=["x"]), "f: unknown keys for a keyword function: word"),
     (_spec(kind="keyword", label="question"), "f: a keyword function needs words"),
     (_spec(kind="keyword", label="question", words="refund"), "f: words must be a non-empty list"),
-    (_spec(kind="heuristic", label="question", function="tests.test_labeling.is_shouting"),
-     "f: function must be 'package.module:function'"),
-    (_spec(kind="heuristic", label="question", function="tests.no_such_module:rule"),
-     "f: function 'tests.no_such_module:rule' cannot be loaded: No module named 'tests.no_such_module'"),
-    (_spec(kind="heuristic", label="question", function="tests.test_labeling:no_such_rule"),
-     "f: function 'tests.test_labeling:no_such_rule' cannot be loaded: .*no_such_rule"),
-    (_spec(kind="heuristic", label="question", function="tests.test_labeling:LABELS"),
-     "f: function .* is not callable"),
+    (_spec(kind="heuristic", label="question", function=["test_is_shouting"]),
+     "f: function must name a registered labeling function, got \\['test_is_shouting'\\]"),
+    (_spec(kind="heuristic", label="question", function="no_such_rule"),
+     "f: function: no labeling function 'no_such_rule' is registered; known: .*test_is_shouting"),
     (_spec(kind="similarity", label="question", prototypes=["x"], threshold=0.5),
      "f: a similarity function needs an embed reference"),
-    (_spec(kind="similarity", label="question", prototypes=["x"], threshold=2, embed="tests.test_labeling:fake_embed"),
+    (_spec(kind="similarity", label="question", prototypes=["x"], threshold=2, embed="test_fake_embed"),
      r"f: threshold must be a number in \[-1, 1\], got 2"),
-    (_spec(kind="model", scorer="tests.test_labeling:fake_scorer", threshold="high"), "f: threshold must be a number"),
+    (_spec(kind="model", scorer="test_fake_scorer", threshold="high"), "f: threshold must be a number"),
     ({"labels": ["a", "b"], "functions": [{"kind": "keyword"}]}, "function #1 needs a mapping with a name"),
     ({"labels": ["a", "b"], "functions": [{"name": "f", "kind": "keyword", "label": "a", "words": ["x"]}] * 2},
      "f: two labeling functions share this name"),
@@ -219,7 +219,7 @@ def test_loader_errors_name_the_function(spec, message):
 
 def test_loader_resolves_an_embed_reference(tmp_path):
     spec = _spec(kind="similarity", label="complaint", prototypes=["fraud"], threshold=0.9,
-                 embed="tests.test_labeling:fake_embed")
+                 embed="test_fake_embed")
     assert load_labeling_set(spec).apply(["fraud", "weather"]).tolist() == [[0], [ABSTAIN]]
     path = tmp_path / "labeling.yaml"
     path.write_text(SPEC_YAML, encoding="utf-8")

@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from assistants.domains import settings_for
 from shared.analysis import Checklist
 from shared.finetune.config import DataSource
 from shared.finetune.data import load
-from shared.labeling.pipeline import read_spec
+from shared.labeling import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 CUAD = ROOT.parent / "shared" / "data" / "legal" / "cuad"
 SPECS = sorted(ROOT.glob("*/labeling.yaml"))
+
+
+def read_spec(path: Path) -> pipeline.LabelingSpec:
+    settings_for(path.parent.name)  # imports the domain's plugins, which the spec names
+    return pipeline.read_spec(path)
 
 
 def label(*args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from shared.analysis.judge import judge_prompt
 from shared.finetune import load_finetune_config
 from shared.finetune.config import DataSource
 from shared.finetune.data import load, prepare
-from shared.ingest.importers import DatasetError
+from shared.plugins import PluginError
 from shared.runtime import Runtime
 from shared.text import words_only
 
@@ -148,12 +148,12 @@ def test_samples_carry_jurisdiction_and_dates_into_retrieval(legal):
 
 
 def test_records_hook_reads_folders_and_honours_optional(fake_cuad):
-    hook = DataSource(path="cuad", records="legal.training:cuad_examples", group="group")
+    hook = DataSource(path="cuad", records="cuad_examples", group="group")
     examples = list(load([hook], fake_cuad.parent))
     assert examples and {e.group for e in examples} == {slug(False)}
     assert list(load([DataSource(path="absent", records=hook.records, optional=True)], fake_cuad.parent)) == []
-    with pytest.raises(DatasetError, match="legal.training:nope"):
-        list(load([DataSource(path="cuad", records="legal.training:nope")], fake_cuad.parent))
+    with pytest.raises(PluginError, match="no training data source 'nope' is registered; known: .*cuad_examples"):
+        list(load([DataSource(path="cuad", records="nope")], fake_cuad.parent))
 
 
 def test_sample_training_data_uses_the_judge_prompt():

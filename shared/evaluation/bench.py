@@ -43,10 +43,10 @@ def load(settings: Settings, spec: BenchmarkSettings, override: Path | None = No
     context = path.parent / spec.context if spec.context else None
     source = path
     if spec.importer:  # e.g. MedQuAD -> held-out cases: read what the importer writes
-        from ..ingest.importers import convert, resolve
+        from ..ingest.importers import convert
 
         source = Path(settings.state_dir) / "eval" / f"{settings.domain.name}-{path.name}.{spec.format}.jsonl"
-        convert(resolve(spec.importer), path, source)
+        convert(plugins.lookup(plugins.IMPORTER, spec.importer), path, source)
     return datasets.read(spec.format, source, context), path
 
 

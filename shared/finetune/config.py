@@ -19,7 +19,7 @@ class DataSource:
 
     path: str
     """A .jsonl/.jsonl.gz/.json/.csv file (relative to the domain folder), ``hf:<name>[:split]``,
-    or whatever file or folder the ``records`` function reads."""
+    or whatever file or folder the ``records`` source reads."""
     question: str = "question"
     """Field holding the user's message."""
     answer: str = "answer"
@@ -33,8 +33,9 @@ class DataSource:
     optional: bool = False
     """Skip this source silently when its file is absent (the shared datasets on a fresh machine)."""
     records: str | None = None
-    """``package.module:function``: a function of the resolved path that yields records (dicts)
-    with the mapped fields, for datasets whose rows are not one example each (e.g. CUAD annotations)."""
+    """A registered training data source (shared/plugins.py), by name: a function of the resolved
+    path that yields records (dicts) with the mapped fields, for datasets whose rows are not one
+    example each (e.g. CUAD annotations), or ``feedback`` (reviewed chat feedback)."""
 
 
 @dataclass
@@ -51,9 +52,9 @@ class DataArgs:
     max_chars: int = 6000
     """Examples longer than this (question + answer) are dropped as over-long."""
     cleaners: list[str] = field(default_factory=list)
-    """``package.module:function`` rules run in order on every answer after markup stripping:
-    ``rule(question, answer) -> answer`` (e.g. a domain's restated-question stripper); the data
-    card counts the examples each one changed."""
+    """Registered cleaning rules (shared/plugins.py), by name, run in order on every answer after
+    markup stripping: ``rule(question, answer) -> answer`` (e.g. a domain's restated-question
+    stripper); the data card counts the examples each one changed."""
     min_answer_chars: int = 2
     """Shorter answers are dropped as empty."""
     near_duplicate_jaccard: float = 0.85

@@ -16,7 +16,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..ingest.importers import DatasetError, read_records, resolve
+from .. import candidates  # noqa: F401 - registers the core's training data source `feedback`
+from .. import plugins
+from ..ingest.importers import DatasetError, read_records
 from ..pii import scrub
 from ..text import words_only
 from .config import DataArgs, DataSource
@@ -75,7 +77,7 @@ class DataCard:
 def _rows(src: DataSource, base: Path) -> Iterator[dict]:
     path = src.path
     if src.records:
-        yield from resolve(src.records)((base / path).resolve())
+        yield from plugins.lookup(plugins.TRAINING_SOURCE, src.records)((base / path).resolve())
         return
     if path.startswith("hf:"):
         from datasets import load_dataset
@@ -116,15 +118,15 @@ def clean_text(text: str) -> str:
 
 
 def clean_answers(examples: list[Example], rules: list[str], card: DataCard) -> None:
-    """Each rule (``package.module:function``) rewrites answers in place; the card counts how
-    many each one changed, so a rule that silently does nothing (or everything) shows."""
-    for ref in rules:
-        rule, changed = resolve(ref), 0
+    """Each rule (a registered cleaning rule, by name) rewrites answers in place; the card counts
+    how many each one changed, so a rule that silently does nothing (or everything) shows."""
+    for name in rules:
+        rule, changed = plugins.lookup(plugins.CLEANING_RULE, name), 0
         for ex in examples:
             new = rule(ex.question, ex.answer)
             if new != ex.answer:
                 ex.answer, changed = new, changed + 1
-        card.changed[ref.rsplit(":", 1)[-1]] = changed
+        card.changed[name] = changed
 
 
 def _is_text(s: str) -> bool:

@@ -1,12 +1,11 @@
-"""Dataset importers: a domain's importer turns a dataset file into records
-(``{"id", "title", "text", ...metadata}``); here they are written, atomically, to a JSONL
+"""Dataset importers: a domain's importer (an ``importer`` plugin, shared/plugins.py) turns a
+dataset file into records (``{"id", "title", "text", ...metadata}``); here they are written, atomically, to a JSONL
 file under the state dir and ingested like any other file, so imports get the same
 incremental hashing, pruning and resume-after-kill as everything else."""
 from __future__ import annotations
 
 import csv
 import gzip
-import importlib
 import json
 import os
 from itertools import islice
@@ -44,15 +43,6 @@ def read_records(path: Path) -> Iterator[dict]:
                     yield json.loads(line)
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{path.name}: line {n} is not valid JSON ({e.msg})") from None
-
-
-def resolve(spec: str) -> Importer:
-    """``package.module:function`` -> the function."""
-    module, _, name = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise DatasetError(f"importer {spec!r} cannot be loaded: {e}") from None
 
 
 def convert(importer: Importer, source: Path, target: Path, limit: int | None = None) -> int:

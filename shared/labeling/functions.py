@@ -4,7 +4,8 @@ Programmatic labeling turns many cheap, noisy rules into training labels: each r
 ``LabelingFunction``, a domain's rules form a ``LabelingSet``, and ``LabelingSet.apply``
 gives the vote matrix a label model (``model.py``) combines. Keyword and regex rules are
 declared in the domain's YAML; rules that need code (a heuristic, an embedding, a model's
-scores) name a ``package.module:function``, so a domain folder holds data and config only.
+scores) name a function a domain's plugin module registers as a ``labeling function``
+(shared/plugins.py), so the YAML holds data and config only.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..ingest.importers import DatasetError, resolve
+from .. import plugins
 
 ABSTAIN = -1
 KINDS = ("keyword", "regex", "heuristic", "similarity", "model")
@@ -179,7 +180,6 @@ class LabelingSet:
 _REQUIRED = {"keyword": ("label", "words"), "regex": ("label", "pattern"), "heuristic": ("label", "function"),
              "similarity": ("label", "prototypes", "threshold"), "model": ("scorer", "threshold")}
 _OPTIONAL = {"similarity": ("embed",)}
-_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def load_labeling_set(spec: Mapping[str, Any], *, embed: Embed | None = None) -> LabelingSet:
@@ -189,12 +189,14 @@ def load_labeling_set(spec: Mapping[str, Any], *, embed: Embed | None = None) ->
         functions:
           - {name: refund_words, kind: keyword, label: complaint, words: [refund, chargeback]}
           - {name: asks, kind: regex, label: question, pattern: '\\?\\s*$'}
-          - {name: long_rant, kind: heuristic, label: complaint, function: pkg.rules:is_rant}
+          - {name: long_rant, kind: heuristic, label: complaint, function: is_rant}
           - {name: near_fraud, kind: similarity, label: complaint, prototypes: [...], threshold: 0.6}
-          - {name: llm, kind: model, scorer: pkg.rules:choice_probs, threshold: 0.7}
+          - {name: llm, kind: model, scorer: choice_probs, threshold: 0.7}
 
-    A similarity entry embeds with its ``embed`` reference, else with the ``embed`` given
-    here (the suite's sentence embedding is an object, not a module function). Every
+    ``function``, ``scorer`` and ``embed`` name registered labeling functions
+    (``@labeling_function("is_rant")``, shared/plugins.py). A similarity entry embeds with
+    its ``embed`` reference, else with the ``embed`` given here (the suite's sentence
+    embedding is an object, not a module function). Every
     mistake raises ``LabelingError`` naming the function."""
     if not isinstance(spec, Mapping):
         raise LabelingError(f"a labeling spec is a mapping, got {type(spec).__name__}")
@@ -263,19 +265,15 @@ def _build(entry: Any, n: int, index: dict[str, int], embed: Embed | None) -> La
     return similarity_lf(name, index[label], embed, prototypes, _number(name, entry, -1.0, 1.0))
 
 
-def _reference(name: str, entry: Mapping[str, Any], key: str) -> Callable:
+def _reference(name: str, entry: Mapping[str, Any], key: str, kind: str = plugins.LABELING_FUNCTION) -> Callable:
+    """The plugin of ``kind`` that ``entry[key]`` names."""
     ref = entry[key]
-    if not isinstance(ref, str) or not _REFERENCE.match(ref):
-        raise LabelingError(f"{name}: {key} must be 'package.module:function', got {ref!r}")
+    if not isinstance(ref, str) or not ref:
+        raise LabelingError(f"{name}: {key} must name a registered {kind}, got {ref!r}")
     try:
-        fn = resolve(ref)
-    except DatasetError as e:
-        # resolve() words its error for importers and suppresses the cause; the reason
-        # (no such module, no such name) is still on __context__.
-        raise LabelingError(f"{name}: {key} {ref!r} cannot be loaded: {e.__context__}") from None
-    if not callable(fn):
-        raise LabelingError(f"{name}: {key} {ref!r} is not callable")
-    return fn
+        return plugins.lookup(kind, ref)
+    except plugins.PluginError as e:
+        raise LabelingError(f"{name}: {key}: {e}") from None
 
 
 def _strings(name: str, entry: Mapping[str, Any], key: str) -> list[str]:

@@ -5,9 +5,12 @@ fine-tuning pipeline's training JSONL and a label card that says how far to trus
 A domain's ``labeling.yaml`` is a labeling spec (``labels``, ``functions``: see
 ``load_labeling_set``) plus what this pipeline needs of the domain:
 
-    examples: legal.labeling:examples   # (text, label, pool record) -> training records
-    text_field: text                    # the pool records' text field (default "text")
-    pool: legal.labeling:cuad_passages  # optional: reads a pool given as a folder
+    examples: judge_examples   # (text, label, pool record) -> training records
+    text_field: text           # the pool records' text field (default "text")
+    pool: cuad_passages        # optional: reads a pool given as a folder
+
+Both hooks are ``labeling hook`` plugins a domain's plugin module registers
+(``@labeling_hook("judge_examples")``, shared/plugins.py).
 
 How a labeled text becomes training examples is the domain's business (a legal clause is
 a yes/no judgement, a medical question a question type), so it is a hook, not code here.
@@ -31,6 +34,7 @@ from tqdm import tqdm
 
 from ..ingest.importers import DatasetError, read_records
 from .analysis import label_model_report, lf_summary, to_markdown
+from ..plugins import LABELING_HOOK
 from .functions import ABSTAIN, Embed, LabelingError, LabelingSet, _reference, load_labeling_set, read_spec_file
 from .model import AccuracyWeighted, MajorityVote
 
@@ -60,12 +64,14 @@ def read_spec(path: Path, *, embed: Embed | None = None) -> LabelingSpec:
     hooks = {key: spec.pop(key) for key in PIPELINE_KEYS if key in spec}
     try:
         if "examples" not in hooks:
-            raise LabelingError("examples: needs 'package.module:function' making training records")
+            raise LabelingError(f"examples: needs the name of a {LABELING_HOOK} making training records")
         text_field = hooks.get("text_field", "text")
         if not isinstance(text_field, str) or not text_field:
             raise LabelingError(f"text_field must be a field name, got {text_field!r}")
-        return LabelingSpec(load_labeling_set(spec, embed=embed), _reference("examples", hooks, "examples"),
-                            text_field, _reference("pool", hooks, "pool") if "pool" in hooks else None)
+        lset = load_labeling_set(spec, embed=embed)
+        examples = _reference("examples", hooks, "examples", LABELING_HOOK)
+        pool = _reference("pool", hooks, "pool", LABELING_HOOK) if "pool" in hooks else None
+        return LabelingSpec(lset, examples, text_field, pool)
     except LabelingError as e:
         raise LabelingError(f"{path.name}: {e}") from None
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ..ingest.importers import resolve
 from ..numbers import numbers
+from ..plugins import TOOL_PROVIDER, lookup
 from ..settings import Settings
 from .attribution import misattributions
 from .base import Tool, ToolResult
@@ -48,7 +48,7 @@ class ToolBox:
     @classmethod
     def for_runtime(cls, runtime) -> "ToolBox | None":
         provider = runtime.settings.tools.provider
-        return cls(runtime.settings, dict(resolve(provider)(runtime))) if provider else None
+        return cls(runtime.settings, dict(lookup(TOOL_PROVIDER, provider)(runtime))) if provider else None
 
     def match(self, question: str) -> Tool | None:
         if not asks(question):
