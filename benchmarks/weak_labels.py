@@ -160,9 +160,10 @@ def stratified_gold(pool: list[dict], labels: tuple[str, ...], cap: int) -> list
 
 def label_pool(task: Task, gold_fraction: float, max_per_label: int | None, out: Path) -> dict:
     """Runs the labeling pipeline; writes train.jsonl (all rows) and gold.jsonl (gold rows)."""
-    from assistants.domains import domain_dir
+    from assistants.domains import domain_dir, settings_for
     from shared.labeling import pipeline
 
+    settings_for(task.domain)  # imports the domain's plugins, which its labeling spec names
     spec = pipeline.read_spec(domain_dir(task.domain) / "labeling.yaml")
     index = {name: i for i, name in enumerate(spec.lset.labels)}
     gold = stratified_gold(task.pool, spec.lset.labels, pipeline.gold_cap(len(task.pool), gold_fraction))
