@@ -1,4 +1,5 @@
-"""``assistants db|config|users|DOMAIN``: administration. The embedded Postgres, a domain's
+"""``assistants db|engine|config|users|DOMAIN``: administration. The embedded Postgres, the
+managed model engine, a domain's
 validated settings, the login accounts of the chat UIs, and each domain's own data commands
 (``domain.commands`` in its config, e.g. ``assistants finance update-market``)."""
 from __future__ import annotations
@@ -28,6 +29,26 @@ def cmd_db(args) -> int:
         print("stopped" if embedded.stop(data_dir) else "not running")
     else:
         print(f"embedded Postgres in {data_dir.resolve()}: {'running' if embedded.is_running(data_dir) else 'stopped'}")
+    return 0
+
+
+def cmd_engine(args) -> int:
+    """The managed llama.cpp engine that serves the domains' local model (``generation.serve: engine``)."""
+    from shared.generation.engine import EngineManager
+
+    manager = EngineManager(settings_for(domains()[0]).state_dir)
+    if args.action == "stop":
+        print("stopped" if manager.stop() else "not running")
+        return 0
+    status = manager.status()
+    if not status["running"]:
+        print(f"engine: not running (log {status['log']})")
+        return 0
+    print(f"engine: pid {status['pid']} at {status['url']}, {'answering' if status['healthy'] else 'NOT answering'}; "
+          f"{status['slots']} slots, {status['threads']} threads; model {status['model']}")
+    for i, adapter in enumerate(status["adapters"]):
+        print(f"  LoRA {i}: {adapter}")
+    print(f"  log: {status['log']}")
     return 0
 
 
@@ -83,6 +104,9 @@ def register(sub) -> None:
     subparsers of ``assistants``."""
     command(sub, "db", cmd_db, "manage the embedded Postgres", domain=False).add_argument(
         "action", choices=["start", "stop", "status"])
+
+    command(sub, "engine", cmd_engine, "the managed llama.cpp engine serving the local model", domain=False).add_argument(
+        "action", choices=["status", "stop"])
 
     command(sub, "config", cmd_config, "print a domain's validated settings")
 

@@ -9,6 +9,7 @@
   assistants analyse DOMAIN FILE     upload a document privately and write its clause report (--out)
   assistants import DOMAIN NAME PATH convert a dataset with the domain's importer, then ingest it
   assistants db start|stop|status    manage the embedded Postgres (ignored with DATABASE_URL)
+  assistants engine status|stop      the managed llama.cpp engine serving the local model
   assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
   assistants search DOMAIN QUERY     retrieval from the command line (--mode, -k, --as-of)
   assistants config DOMAIN           print the validated settings

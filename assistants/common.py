@@ -8,10 +8,16 @@ import sys
 from .domains import domains, settings_for
 
 
-def runtime(domain: str, db=None):
+def runtime(domain: str, db=None, serving: bool = False):
+    """The domain's runtime; ``serving``: as a served app runs it (the local model in the
+    managed engine, when ``generation.serve`` says so)."""
+    from shared.generation import for_serving
     from shared.runtime import Runtime
 
-    return Runtime(settings_for(domain), db=db)
+    settings = settings_for(domain)
+    if serving:
+        settings = settings.model_copy(update={"generation": for_serving(settings.generation)})
+    return Runtime(settings, db=db)
 
 
 def failures(summary) -> int:

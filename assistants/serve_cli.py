@@ -30,8 +30,9 @@ def cmd_up(args) -> int:
         logs.to_file(log_file)
         print(f"assistants up: details in {log_file} (--verbose shows them here)", flush=True)
     t0 = time.perf_counter()
-    first = runtime(names[0])
-    runtimes = [first] + [runtime(d, db=first.db) for d in names[1:]]
+    serving = not args.no_serve
+    first = runtime(names[0], serving=serving)
+    runtimes = [first] + [runtime(d, db=first.db, serving=serving) for d in names[1:]]
     where = f"embedded Postgres in {first.db.data_dir}" if first.db.embedded else "DATABASE_URL"
     _stage(f"database ready: {where}", t0)
     failed, runner = 0, None
@@ -41,7 +42,8 @@ def cmd_up(args) -> int:
             t0 = time.perf_counter()
             for rt in runtimes:
                 rt.generator  # before the embedding model: unsloth must be imported before transformers
-            _stage(f"model loaded: {runtimes[0].generator.describe()['model']}", t0)
+            served = runtimes[0].generator.describe()
+            _stage(f"model loaded: {served['model']}" + (f" ({served['engine']})" if "engine" in served else ""), t0)
         for domain, rt in zip(names, runtimes):
             t0 = time.perf_counter()
             summary = rt.ingestor().run([samples_dir(domain)], prune=True, progress=bars)
@@ -103,7 +105,7 @@ def _reach(host: str, login: bool) -> str:
 
 
 def cmd_serve(args) -> int:
-    with runtime(args.domain) as rt:
+    with runtime(args.domain, serving=True) as rt:
         rt.generator  # load the model before serving (and before the embedding model, for unsloth)
         from shared.ui import serve
 

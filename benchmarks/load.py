@@ -1,5 +1,8 @@
 """Load benchmark: N simulated users chat with a served assistant at once, through
-``gradio_client`` and the UI's own streaming ``/chat`` endpoint, for a fixed time.
+``gradio_client`` and the UI's own streaming ``/chat`` endpoint, for a fixed time; the same
+users and questions against serialized serving (the model inside the app, one turn at a
+time: ``generation.serve: in-process``) and concurrent serving (the managed llama.cpp engine
+with parallel slots: ``generation.serve: engine``), one after the other in one run.
 
   python benchmarks/load.py [--users 20] [--duration 60] [--domain finance] [--max-requests N]
                             [--url http://127.0.0.1:PORT] [--auth USER:PASSWORD ...] [--questions Q ...]
@@ -7,13 +10,15 @@
 Without ``--url`` it prepares its own deployment in a temporary state dir, exactly as a
 user would (``assistants up --no-serve --no-train``: samples ingested, finance's logins,
 books and market data loaded; the embedded Postgres), serves the domain with
-``assistants serve DOMAIN --host 127.0.0.1`` on a free port, and removes it all at the end
-(``DATABASE_URL`` is ignored then: nothing reaches a configured database).
-``--url`` drives a running deployment instead; loopback addresses only, so the load never
-leaves this machine, and its database (the same ``ASSISTANTS_STATE_DIR``/``DATABASE_URL``)
-must be reachable from here for the records check.
+``assistants serve DOMAIN --host 127.0.0.1`` on a free port in each serving mode, and
+removes it all at the end (``DATABASE_URL`` is ignored then: nothing reaches a configured
+database). Both modes get a generation queue as deep as the users (``max_queue``), so the
+run measures waiting, not turns refused as busy.
+``--url`` drives a running deployment instead (one mode: no throughput ratio); loopback
+addresses only, so the load never leaves this machine, and its database (the same
+``ASSISTANTS_STATE_DIR``/``DATABASE_URL``) must be reachable from here for the records check.
 
-Measures, in one run on one server:
+Measures, per serving mode:
   * baseline: one user alone: a warm-up conversation (not counted), then ``--baseline``
     turns, by default each question once, the mix the users then ask;
   * load: ``--users`` users in parallel, each its own Gradio session (and login: on a
@@ -24,22 +29,20 @@ Measures, in one run on one server:
   * per turn: time to first token as the user sees it (submit to the first update whose
     new answer is not empty; a finance portfolio answer is checked before it is shown, so
     it arrives whole), full answer (submit to the final update), queue wait (submit to
-    Gradio starting the event); requests/s; p50/p95 of each, and the p95 TTFT ratio under
-    load over the single user;
+    Gradio starting the event); requests/s; p50/p95 of each;
+  * turns that need no model: the domain's questions answered by code (a refused
+    portfolio, an escalation) are in the mix; their p95 from submit to the complete answer;
   * errors: any exception, a turn not finished within ``--timeout``, an ``**Error:**``
     status, an empty answer; then every answered turn must be in Postgres (an assistant
     message without error for that principal since the run began): ``recorded=<n> of <n>``,
     each missing one is an error.
-Last line: ``RESULT users=<n> requests=<n> p95_ttft_ratio=<x> errors=<n>``; exit 1 on errors.
+Last line: ``RESULT users=<n> throughput_ratio=<concurrent turns/s over serialized>
+nomodel_p95_s=<no-model turns' p95 under load, concurrent> p95_ttft_ratio=<loaded p95 TTFT
+over the single user's, concurrent> errors=<n>``; exit 1 on errors.
 
 Bounded: no turn starts after ``--duration`` (or ``--max-requests``), a turn is given up
-after ``--timeout``, ``--hard-limit`` stops whatever runs past it, and the server it
-started is stopped however the run ends.
-
-Gradio runs each event with ``concurrency_limit`` 1 unless told otherwise (``queue(
-default_concurrency_limit=...)`` or ``GRADIO_DEFAULT_CONCURRENCY_LIMIT``), and the
-generator serialises turns behind a lock anyway: concurrent users wait in Gradio's queue,
-and that wait, not slower turns, is what grows with N.
+after ``--timeout``, ``--hard-limit`` stops whatever runs past it, and the servers and the
+engine it started are stopped however the run ends.
 """
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -73,6 +76,7 @@ from assistants.domains import DOMAINS, settings_for  # noqa: E402
 from benchmarks.common import pct  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CLI = [sys.executable, "-m", "assistants.cli"]
 STARTUP_S = 300  # preparing the deployment, then the server's start (model load), each
 # gradio_client's own Job iterator re-checks every millisecond; 20 users doing that would
 # take CPU from the server being measured on a small machine.
@@ -80,6 +84,13 @@ POLL_S = 0.02
 # Portfolio questions: answered from the client books by code (tools), under each login's RLS.
 PORTFOLIO = {"finance": ["How much is my portfolio worth?", "How did my portfolio perform this year?",
                          "What are my unrealized gains?"]}
+# Questions answered by code, never by the model: a refused portfolio (nobody may see a
+# "Zed Quill"), an emergency escalated by the rules.
+NOMODEL = {"finance": ["What does Zed Quill hold in his brokerage account?"],
+           "medical": ["I have crushing pain in my chest spreading to my left arm and I'm sweating."]}
+# How each mode serves the model; both with a generation queue as deep as the users.
+MODES = {"serialized": {"ASSISTANTS_GENERATION__SERVE": "in-process"},
+         "concurrent": {"ASSISTANTS_GENERATION__SERVE": "engine"}}
 ERROR_STATUS = "**Error:**"
 STARTED = {"PROCESSING", "ITERATING", "PROGRESS", "FINISHED"}
 
@@ -92,6 +103,7 @@ class Turn:
     wait: float          # in Gradio's queue before the event started
     error: str | None
     queued_at: int = 0   # the furthest back in Gradio's queue it was told it stood (1: next)
+    nomodel: bool = False  # a question answered by code
 
 
 class Budget:
@@ -126,7 +138,7 @@ class User:
     conversations as the UI does, the chat history passed back on each turn."""
 
     def __init__(self, url: str, auth: tuple[str, str] | None, questions: list[str], turns: int, timeout: float,
-                 seed: int):
+                 seed: int, nomodel: frozenset[str] = frozenset()):
         from gradio_client import Client
 
         self.client = Client(url, auth=auth, verbose=False, analytics_enabled=False, download_files=False)
@@ -134,7 +146,7 @@ class User:
         self.questions = questions[:]
         random.Random(seed).shuffle(self.questions)
         self.next_question = itertools.cycle(self.questions)
-        self.turns, self.timeout = turns, timeout
+        self.turns, self.timeout, self.nomodel = turns, timeout, nomodel
         self.history: list = []
         self.sessions = [self.client.session_hash]
 
@@ -151,6 +163,11 @@ class User:
         self.history = []
 
     def ask(self, question: str) -> Turn:
+        turn = self._ask(question)
+        turn.nomodel = question in self.nomodel
+        return turn
+
+    def _ask(self, question: str) -> Turn:
         sent, principal = len(self.history), self.principal
         t0 = time.perf_counter()
         ttft = wait = None
@@ -212,10 +229,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def own_deployment(domain: str, startup_s: float) -> Iterator[str]:
-    """Prepare and serve ``domain`` from a temporary state dir on loopback; yields the URL.
-    The server is stopped, the embedded Postgres shut down and the folder removed however
-    the run ends."""
+def prepared(startup_s: float) -> Iterator[Path]:
+    """A temporary state dir prepared as a user would (``up --no-serve --no-train``); yields
+    it. The engine, the embedded Postgres and the folder are removed however the run ends."""
     state = Path(tempfile.mkdtemp(prefix="bench-load-"))
     # Removed at exit, after pgserver's own exit hook (registered later, so run earlier),
     # which re-creates its lock folder under the state dir.
@@ -224,35 +240,42 @@ def own_deployment(domain: str, startup_s: float) -> Iterator[str]:
     # Its own embedded Postgres: the samples and the load must not reach a configured server.
     for key in [k for k in os.environ if k == "DATABASE_URL" or k.startswith("ASSISTANTS_DATABASE__")]:
         del os.environ[key]
-    cli = [sys.executable, "-m", "assistants.cli"]
-    proc = None
     try:
         print(f"preparing a deployment in {state} (assistants up --no-serve --no-train) ...", flush=True)
-        prep = subprocess.run(cli + ["up", "--no-serve", "--no-train", "--quiet"], capture_output=True, text=True,
+        prep = subprocess.run(CLI + ["up", "--no-serve", "--no-train", "--quiet"], capture_output=True, text=True,
                               timeout=startup_s)
         if prep.returncode != 0:
             raise SystemExit(f"assistants up failed:\n{(prep.stdout + prep.stderr)[-3000:]}")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = state / "serve.log"
-        with open(log, "wb") as sink:  # a file, not a pipe: a full pipe would block the server
-            proc = subprocess.Popen(cli + ["serve", domain, "--host", "127.0.0.1", "--port", str(port)],
-                                    stdout=sink, stderr=subprocess.STDOUT)
+        yield state
+    finally:
+        from shared.db import embedded
+        from shared.generation.engine import EngineManager
+
+        EngineManager(state).stop()
+        embedded.stop(state / "pg")
+
+
+@contextmanager
+def served(domain: str, state: Path, env: dict[str, str], startup_s: float) -> Iterator[str]:
+    """``assistants serve DOMAIN`` on loopback with ``env`` added; yields the URL, stops it after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = state / f"serve-{port}.log"
+    with open(log, "wb") as sink:  # a file, not a pipe: a full pipe would block the server
+        proc = subprocess.Popen(CLI + ["serve", domain, "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    try:
         wait_ready(proc, f"{url}/healthz", log, startup_s)
         yield url
         if proc.poll() is not None:
             raise SystemExit(f"the server exited during the run:\n{log.read_text()[-3000:]}")
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        from shared.db import embedded
-
-        embedded.stop(state / "pg")
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_ready(proc: subprocess.Popen, ready_url: str, log: Path, timeout_s: float) -> None:
@@ -377,18 +400,84 @@ def print_table(rows: list[dict]) -> None:
               f" {r['total'][0]:9.2f}s {r['total'][1]:9.2f}s {r['wait'][0]:8.2f}s {r['wait'][1]:8.2f}s")
 
 
+@dataclass
+class Measured:
+    """One serving mode's run: the single user's turns, the loaded turns, and the rest."""
+
+    warm: list[Turn]
+    base: list[Turn]
+    base_wall: float
+    load: list[Turn]
+    load_wall: float
+    client_cpu: float
+    principals: set[str]
+
+    def rows(self, mode: str, users: int) -> list[dict]:
+        return [summary(f"{mode}, 1 user", self.base, self.base_wall),
+                summary(f"{mode}, {users} users", self.load, self.load_wall)]
+
+    def nomodel_p95(self) -> float:
+        values = [t.total for t in self.load if t.nomodel and t.error is None]
+        return pct(values, 95) if values else float("nan")
+
+
+def measure(url: str, args, questions: list[str], auths: list, nomodel: frozenset[str]) -> Measured:
+    """Warm-up, the single user, then ``--users`` users against ``url``."""
+    users: list[User] = []
+    try:
+        users.append(User(url, auths[0], questions, args.turns, args.timeout, args.seed, nomodel))
+        # Not baseline figures: the first turns load the embedding model and the tools.
+        warm = [users[0].ask(q) for q in questions[:args.turns]]
+        users[0].new_conversation()
+        base, base_wall = phase(users, float("inf"), args.baseline or len(questions), "1 user")
+        users[0].new_conversation()
+        users += [User(url, auths[i % len(auths)], questions, args.turns, args.timeout, args.seed + i, nomodel)
+                  for i in range(1, args.users)]
+        cpu0 = time.process_time()
+        load, load_wall = phase(users, args.duration, args.max_requests, f"{args.users} users")
+        # The users run on the server's machine: what they cost it is part of the result.
+        client_cpu = time.process_time() - cpu0
+        principals = {p for u in users for p in ([f"anon-{s}" for s in u.sessions] if u.login is None else [u.login])}
+    finally:
+        for u in users:
+            u.close()
+    return Measured(warm, base, base_wall, load, load_wall, client_cpu, principals)
+
+
+def report(results: dict[str, Measured], users: int, records: "Records") -> int:
+    """Print the table, the errors and the records check; returns the error count."""
+    every = [t for m in results.values() for t in m.warm + m.base + m.load]
+    answered: dict[str, int] = {}
+    for t in every:
+        if t.error is None:
+            answered[t.principal] = answered.get(t.principal, 0) + 1
+    recorded, recorded_errors = records.count(set().union(*(m.principals for m in results.values())))
+    unrecorded = sum(max(0, n - recorded.get(p, 0)) for p, n in answered.items())
+    print_table([row for mode, m in results.items() for row in m.rows(mode, users)])
+    failures = [t for t in every if t.error]
+    for reason in sorted({t.error for t in failures}):
+        print(f"error x{sum(t.error == reason for t in failures)}: {reason[:300]}")
+    for mode, m in results.items():
+        print(f"{mode}: no-model turns under load p95 {m.nomodel_p95():.2f} s; the users' own CPU "
+              f"{m.client_cpu:.1f} s in {m.load_wall:.1f} s; deepest place in Gradio's queue "
+              f"{max((t.queued_at for t in m.load), default=0)} (1: next to run)")
+    print(f"recorded={sum(min(n, recorded.get(p, 0)) for p, n in answered.items())} of {sum(answered.values())}"
+          f" answered turns ({recorded_errors} error records)")
+    return len(failures) + unrecorded
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--domain", default="finance", choices=DOMAINS)
     ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--duration", type=float, default=60, help="seconds of load (no new turn starts after)")
+    ap.add_argument("--duration", type=float, default=60, help="seconds of load per mode (no new turn starts after)")
     ap.add_argument("--max-requests", type=int, help="cap on turns under load")
     ap.add_argument("--baseline", type=int, help="turns of the single user, after a warm-up conversation"
                     " (default: one per question, the mix the users ask)")
     ap.add_argument("--turns", type=int, default=3, help="questions per conversation")
     ap.add_argument("--timeout", type=float, default=300, help="seconds a turn may take before it counts as failed")
-    ap.add_argument("--hard-limit", type=float, default=900,
-                    help="seconds for everything after the server is up (warm-up, baseline, load)")
+    ap.add_argument("--hard-limit", type=float, default=1800,
+                    help="seconds for everything after the deployment is prepared (both modes)")
     ap.add_argument("--url", help="a running deployment on this machine, instead of a temporary one")
     ap.add_argument("--auth", action="append", metavar="USER:PASSWORD", help="a login (repeat: users cycle through)")
     ap.add_argument("--questions", nargs="+", help="default: the domain's chat.examples (and portfolio questions)")
@@ -401,62 +490,34 @@ def main() -> None:
                          "this benchmark loads only this machine")
 
     settings = settings_for(args.domain)
-    questions = args.questions or settings.chat.examples + PORTFOLIO.get(args.domain, [])
-    if not questions:
-        raise SystemExit(f"{args.domain} has no chat.examples: give --questions")
+    nomodel = frozenset(NOMODEL.get(args.domain, []))
+    questions = (args.questions or settings.chat.examples + PORTFOLIO.get(args.domain, [])) + sorted(nomodel)
     auths = logins(args, settings)
+    results: dict[str, Measured] = {}
     with ExitStack() as stack:
-        url = args.url or stack.enter_context(own_deployment(args.domain, STARTUP_S))
+        state = None if args.url else stack.enter_context(prepared(STARTUP_S))
         # Read the settings again: with its own deployment they name the temporary state dir.
         records = Records(settings_for(args.domain), own=not args.url)
         stack.callback(records.close)
-        limit = os.environ.get("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "1 (Gradio's default)")
         who = "anonymous sessions" if auths == [None] else f"{len(auths)} login(s)"
-        print(f"{url}: {args.domain}, {who}, {len(questions)} questions; /chat concurrency limit: "
-              + ("as the server was started" if args.url else limit), flush=True)
-
-        users: list[User] = []
-
-        @stack.callback
-        def close_users() -> None:
-            for u in users:
-                u.close()
-
+        modes = {"as served": None} if args.url else MODES
         with hard_limit(args.hard_limit):
-            users.append(User(url, auths[0], questions, args.turns, args.timeout, args.seed))
-            # Not baseline figures: the first turns load the embedding model and the tools.
-            warm = [users[0].ask(q) for q in questions[:args.turns]]
-            users[0].new_conversation()
-            base, base_wall = phase(users, float("inf"), args.baseline or len(questions), "1 user")
-            users[0].new_conversation()
-            users += [User(url, auths[i % len(auths)], questions, args.turns, args.timeout, args.seed + i)
-                      for i in range(1, args.users)]
-            cpu0 = time.process_time()
-            load, load_wall = phase(users, args.duration, args.max_requests, f"{args.users} users")
-            # The users run on the server's machine: what they cost it is part of the result.
-            client_cpu = time.process_time() - cpu0
-
-        every = warm + base + load
-        answered: dict[str, int] = {}
-        for t in every:
-            if t.error is None:
-                answered[t.principal] = answered.get(t.principal, 0) + 1
-        principals = {p for u in users for p in ([f"anon-{s}" for s in u.sessions] if u.login is None else [u.login])}
-        recorded, recorded_errors = records.count(principals)
-    unrecorded = sum(max(0, n - recorded.get(p, 0)) for p, n in answered.items())
-
-    rows = [summary("1 user", base, base_wall), summary(f"{args.users} users", load, load_wall)]
-    print_table(rows)
-    failures = [t for t in every if t.error]
-    for reason in sorted({t.error for t in failures}):
-        print(f"error x{sum(t.error == reason for t in failures)}: {reason[:300]}")
-    print(f"the {args.users} users' own CPU: {client_cpu:.1f} s in {load_wall:.1f} s of load")
-    print(f"deepest place in Gradio's queue under load: {max((t.queued_at for t in load), default=0)} (1: next to run)")
-    print(f"recorded={sum(min(n, recorded.get(p, 0)) for p, n in answered.items())} of {sum(answered.values())}"
-          f" answered turns ({recorded_errors} error records)")
-    errors = len(failures) + unrecorded
-    ratio = rows[1]["ttft"][1] / rows[0]["ttft"][1]
-    print(f"RESULT users={args.users} requests={len(load)} p95_ttft_ratio={ratio:.2f} errors={errors}")
+            for mode, env in modes.items():
+                deep = {"ASSISTANTS_GENERATION__MAX_QUEUE": str(args.users),
+                        "ASSISTANTS_GENERATION__QUEUE_TIMEOUT_S": str(args.timeout)}
+                with (nullcontext(args.url) if env is None else served(args.domain, state, {**env, **deep},
+                                                                        STARTUP_S)) as url:
+                    print(f"{mode}: {url}: {args.domain}, {who}, {len(questions)} questions", flush=True)
+                    results[mode] = measure(url, args, questions, auths, nomodel)
+        errors = report(results, args.users, records)
+    last = results.get("concurrent") or results["as served"]
+    alone, loaded = last.rows("", args.users)
+    ratio = loaded["ttft"][1] / alone["ttft"][1]
+    throughput = "nan"
+    if "serialized" in results:
+        throughput = f"{loaded['rps'] / results['serialized'].rows('', args.users)[1]['rps']:.2f}"
+    print(f"RESULT users={args.users} throughput_ratio={throughput} nomodel_p95_s={last.nomodel_p95():.2f} "
+          f"p95_ttft_ratio={ratio:.2f} errors={errors}")
     sys.exit(1 if errors else 0)
 
 

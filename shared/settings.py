@@ -98,8 +98,14 @@ class IngestSettings(_Strict):
 
 
 class GenerationSettings(_Strict):
-    backend: Literal["auto", "llamacpp", "transformers", "unsloth", "openai"] = Field(
-        "auto", description="Generation backend; `auto` = unsloth on CUDA, llamacpp on CPU.")
+    backend: Literal["auto", "llamacpp", "transformers", "unsloth", "openai", "engine"] = Field(
+        "auto", description="Generation backend; `auto` = unsloth on CUDA, llamacpp on CPU; `engine` = the managed "
+        "llama.cpp server process (see `serve`).")
+    serve: Literal["engine", "in-process"] = Field(
+        "engine", description="How `assistants up`/`serve` run a local GGUF model (`auto` on a CPU, or `llamacpp`): "
+        "`engine`, one managed llama.cpp server process (xllamacpp) shared by every domain, decoding up to "
+        "`max_concurrency` turns at once with each domain's LoRA chosen per request (`assistants engine "
+        "status|stop`); `in-process`, inside the app, one turn at a time.")
     model: str | None = Field(
         None, description="GGUF file (llamacpp; transformers/unsloth dequantize it once), HF directory or hub id "
         "(offline cache), or the served model name (openai). Unset: the bundled SmolLM2-135M-Instruct GGUF.")
@@ -117,7 +123,22 @@ class GenerationSettings(_Strict):
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (when temperature > 0).")
     repeat_penalty: float = Field(1.1, ge=1, le=2, description="Penalty on repeated tokens; small models loop without it.")
     seed: int = Field(0, description="Sampling seed.")
-    threads: int | None = Field(None, ge=1, description="CPU threads for llamacpp (unset: all cores).")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for llamacpp (unset: all cores) and the engine (unset: one core fewer, "
+        "so the apps and a training job have one: its threads wait for each other at every step, and one sharing a "
+        "core stalls them all).")
+    wait_policy: Literal["spin-then-sleep", "passive", "active"] = Field(
+        "spin-then-sleep", description="engine: what its idle OpenMP threads do between steps: spin briefly, then "
+        "sleep (OpenMP's default); `passive`, sleep at once (frees the cores at once, but one answer decodes "
+        "about 3x slower on 2 threads with the 135M model); `active`, spin always (takes the cores from "
+        "everything else). Measured in benchmarks/threads.py.")
+    nice: int = Field(
+        5, ge=0, le=19, description="engine: niceness of the engine process, so the apps' own work (rules, tools, "
+        "retrieval: the answers that need no model) keeps the CPU first; a training job (`jobs.nice`) comes after it.")
+    prefix_cache: bool = Field(
+        True, description="engine: start each answer from the longest prompt prefix a slot already holds (the "
+        "system prompt, the same question's sources, the conversation so far), so only the rest is prefilled; "
+        "greedy answers may then differ on near-ties from a fresh evaluation (off: every prompt evaluated anew).")
     load_in_4bit: bool | None = Field(None, description="4-bit NF4 weights (unsloth/transformers); unset: only on CUDA.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend).")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's API key.")
@@ -127,7 +148,8 @@ class GenerationSettings(_Strict):
     request_timeout_s: float = Field(120.0, gt=0, description="openai backend: seconds before a request fails.")
     max_concurrency: int = Field(
         4, ge=1, description="openai backend: most requests in flight to the model server at once (match its "
-        "parallel slots, e.g. vLLM's batch or llama.cpp's --n_parallel). In-process backends (llamacpp, "
+        "parallel slots, e.g. vLLM's batch or llama.cpp's --n_parallel); engine: its parallel slots, shared by "
+        "the domains of a process. In-process backends (llamacpp, "
         "transformers, unsloth) generate one turn at a time whatever this says.")
     max_queue: int = Field(
         8, ge=0, description="Turns that may wait for a free generation slot; with the slots and this queue "
@@ -182,6 +204,10 @@ class UISettings(_Strict):
     extra_concurrency: int = Field(
         8, ge=1, description="Chat turns Gradio runs at once beyond the generation bound (generation.max_concurrency "
         "plus max_queue), so answers that need no model (rules, refusals, tool figures) never queue behind generations.")
+    stream_interval_s: float = Field(
+        0.1, ge=0, description="Shortest time between two streamed updates of an answer in the chat UI; tokens that "
+        "arrive sooner are sent together (the first at once). Each update re-sends the answer so far, so per-token "
+        "updates for many users would take the server's CPU from everyone's turns.")
     login_hint: str | None = Field(
         None, description="Said beside the URL at start-up when `login` is on, e.g. the demo logins to sign in with.")
 

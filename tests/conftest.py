@@ -22,6 +22,9 @@ def state_dir(tmp_path_factory) -> Path:
     path = Path(os.environ.get("ASSISTANTS_TEST_STATE_DIR") or tmp_path_factory.mktemp("state"))
     os.environ["ASSISTANTS_STATE_DIR"] = str(path)
     yield path
+    from shared.generation.engine import EngineManager
+
+    EngineManager(path).stop()  # the managed model engine outlives its apps, as in `up`
     if not os.environ.get("DATABASE_URL"):
         from shared.db import embedded
 

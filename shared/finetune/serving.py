@@ -1,7 +1,7 @@
 """Serving the registry's promoted adapter: ``generation.adapter: promoted`` resolves to the
 artifact each backend loads (for llamacpp the GGUF export, by default merged into a copy
-of the base GGUF; the PEFT folder for transformers/unsloth), and a running server follows
-promotions between turns."""
+of the base GGUF; for the engine the GGUF export, applied per request; the PEFT folder
+for transformers/unsloth), and a running server follows promotions between turns."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def artifact(adapter: Adapter, backend: str) -> str:
     """The file or folder of ``adapter`` that ``backend`` loads."""
-    if backend == "llamacpp":
+    if backend in ("llamacpp", "engine"):
         if not adapter.gguf.is_file():
             raise GenerationError(f"adapter {adapter.version} has no GGUF export; serve it with the transformers or "
                                   "unsloth backend")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .base import GenerationError, Generator, Message, SamplingParams
-from .models import model_id, model_path
+from .models import local_gguf, model_id
 from .templates import GGUFTokenizer, end_of_turn
 
 INSTALL_HINT = "pip install llama-cpp-python"
@@ -25,12 +25,7 @@ class LlamaCppGenerator(Generator):
         super().__init__(settings)
         from llama_cpp import Llama
 
-        path = model_path(settings.model)
-        if not (isinstance(path, Path) and path.is_file()):
-            raise GenerationError(f"llamacpp needs a local GGUF file; generation.model={settings.model!r} is not one")
-        if settings.adapter and not Path(settings.adapter).is_file():
-            raise GenerationError(f"GGUF LoRA adapter not found: {settings.adapter}")
-        self._path = path
+        path = self._path = local_gguf(settings, "llamacpp")
         try:
             self.llm = Llama(
                 model_path=str(path), n_ctx=settings.context_window, n_threads=settings.threads or os.cpu_count(),

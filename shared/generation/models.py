@@ -31,6 +31,16 @@ def model_path(configured: str | None) -> Path | str:
     return p if p.exists() else configured
 
 
+def local_gguf(settings, backend: str) -> Path:
+    """The configured GGUF file, checked, with the GGUF LoRA ``settings.adapter`` if one is set."""
+    path = model_path(settings.model)
+    if not (isinstance(path, Path) and path.is_file()):
+        raise GenerationError(f"{backend} needs a local GGUF file; generation.model={settings.model!r} is not one")
+    if settings.adapter and not Path(settings.adapter).is_file():
+        raise GenerationError(f"GGUF LoRA adapter not found: {settings.adapter}")
+    return path
+
+
 @lru_cache(maxsize=16)
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 from .base import GenerationError, Generator, Message, SamplingParams
 from .models import bundled_gguf
-from .templates import CHATML, GGUFTokenizer, HFChat, render_template
+from .templates import CHATML, HFChat, gguf_vocabulary, render_template
 
 INSTALL_HINT = "pip install httpx"
 
@@ -35,9 +35,7 @@ def _local_tokenizer(settings):
     if source is None:
         return _Estimate()
     if source.endswith(".gguf"):
-        from llama_cpp import Llama
-
-        return GGUFTokenizer(Llama(model_path=source, vocab_only=True, verbose=False))
+        return gguf_vocabulary(source)
     from transformers import AutoTokenizer
 
     return HFChat(AutoTokenizer.from_pretrained(source))

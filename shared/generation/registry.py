@@ -14,6 +14,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "transformers": ("transformers_backend", "TransformersGenerator"),
     "unsloth": ("unsloth_backend", "UnslothGenerator"),
     "openai": ("openai_backend", "OpenAIGenerator"),
+    "engine": ("engine_backend", "EngineGenerator"),
 }
 
 
@@ -46,6 +47,15 @@ def resolve(name: str) -> str:
 
 # One loaded model per distinct generation config, shared by the domains of a process.
 _SHARED: dict[str, Generator] = {}
+
+
+def for_serving(settings: GenerationSettings) -> GenerationSettings:
+    """The settings a served app uses: with ``generation.serve: engine`` a local GGUF model
+    (``auto`` on a CPU, or ``llamacpp``) runs in the managed engine, shared by the domains and
+    decoding many turns at once, instead of inside the app one turn at a time."""
+    if settings.serve != "engine" or resolve(settings.backend) != "llamacpp" or not is_available("engine"):
+        return settings
+    return settings.model_copy(update={"backend": "engine"})
 
 
 def shared_generator(settings: GenerationSettings, state_dir: Path) -> Generator:

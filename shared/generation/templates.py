@@ -53,6 +53,23 @@ class HFChat:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
 
+def gguf_vocabulary(path: str) -> "GGUFTokenizer":
+    """The tokenizer and template of a GGUF file, without its weights. llama.cpp's notice
+    that a vocabulary-only load has no training context goes to the log, not the terminal."""
+    import contextlib
+    import io
+    import logging
+
+    from llama_cpp import Llama
+
+    notices = io.StringIO()
+    with contextlib.redirect_stderr(notices):
+        llm = Llama(model_path=path, vocab_only=True, verbose=False)
+    if notices.getvalue().strip():
+        logging.getLogger(__name__).debug("llama.cpp: %s", notices.getvalue().strip())
+    return GGUFTokenizer(llm)
+
+
 class GGUFTokenizer:
     """Tokenizer and chat template of a GGUF file, from an open ``llama_cpp.Llama``
     (a full model, or ``vocab_only=True`` for counting alone)."""

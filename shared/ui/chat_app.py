@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the type hints 
 
 import logging
 import tempfile
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ def build_app(engine: ChatEngine):
             # Gradio closes this generator when the user presses stop or leaves; closing the turn
             # with it frees its generation slot and closes the model server's request.
             events = engine.stream(text, principal=principal_of(request), conversation_id=conv, documents=docs or ())
+            # The first piece goes out at once (an escalation is read first); later ones at most
+            # every ui.stream_interval_s, since each update re-sends the answer so far and many
+            # users' per-token updates would take the server's CPU from everyone's turns.
+            sent = 0.0
             try:
                 with closing(events):
                     for event in events:
@@ -90,7 +95,9 @@ def build_app(engine: ChatEngine):
                             yield "", history, conv, ids, sources_panel(event.passages or []), "", gr.skip()
                         elif event.kind == "token":
                             history[-1] = {"role": "assistant", "content": history[-1]["content"] + event.text}
-                            yield "", history, conv, ids, gr.skip(), "", gr.skip()
+                            if time.monotonic() - sent >= s.ui.stream_interval_s:
+                                sent = time.monotonic()
+                                yield "", history, conv, ids, gr.skip(), "", gr.skip()
                         else:
                             turn = event.turn
                             history[-1] = {"role": "assistant", "content": turn.shown()}
