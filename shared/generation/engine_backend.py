@@ -17,6 +17,7 @@ from .models import local_gguf, model_id
 from .templates import end_of_turn, gguf_vocabulary
 
 INSTALL_HINT = "pip install xllamacpp"
+ENGINE_DIED = "the model engine stopped during this answer; it is started again for the next turn: ask again"
 
 # One admission per engine in a process: the domains share its slots, so the bound holds
 # for the engine, not per domain.
@@ -84,14 +85,14 @@ class EngineGenerator(Generator):
         response context manager."""
         import httpx
 
-        running = self.engine()
+        def send(running: Running):
+            request = self.client.build_request("POST", f"{running.url}{path}", json=body_for(running))
+            return self.client.send(request, stream=stream)
+
         try:
-            request = self.client.build_request("POST", f"{running.url}{path}", json=body_for(running))
-            return self.client.send(request, stream=stream)
+            return send(self.engine())
         except httpx.ConnectError:  # died since the last turn: this turn waits for a new one
-            running = self.engine(check_health=True)
-            request = self.client.build_request("POST", f"{running.url}{path}", json=body_for(running))
-            return self.client.send(request, stream=stream)
+            return send(self.engine(check_health=True))
 
     def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
         import httpx
@@ -108,19 +109,20 @@ class EngineGenerator(Generator):
                 for line in resp.iter_lines():
                     if not line.startswith("data:"):
                         continue
-                    event = json.loads(line[5:])
+                    event = json.loads(line[5:])  # a line cut off by a dying engine fails here
                     if event.get("content"):
                         yield event["content"]
                     if event.get("stop"):
-                        break
+                        return
+                # The stream ended without the engine's last event: it died mid-answer.
+                raise GenerationError(ENGINE_DIED)
             finally:  # closing it (a stop, a dropped client) tells the engine to stop this sequence
                 resp.close()
         except httpx.TimeoutException as e:
             raise GenerationError(f"the model engine did not answer within {self.settings.request_timeout_s:g} s; "
                                   "try again") from e
-        except httpx.HTTPError as e:
-            raise GenerationError("the model engine stopped during this answer; it is started again for the next "
-                                  f"turn: ask again ({type(e).__name__})") from e
+        except (httpx.HTTPError, json.JSONDecodeError) as e:
+            raise GenerationError(f"{ENGINE_DIED} ({type(e).__name__})") from e
 
     def _choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
         import httpx
