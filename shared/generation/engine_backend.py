@@ -91,7 +91,11 @@ class EngineGenerator(Generator):
 
         try:
             return send(self.engine())
-        except httpx.ConnectError:  # died since the last turn: this turn waits for a new one
+        except httpx.TimeoutException:
+            raise
+        except httpx.TransportError:
+            # Died since the last turn: refused, or a kept-alive connection reset. Nothing of
+            # this turn was generated yet, so it waits for a new engine and is sent again.
             return send(self.engine(check_health=True))
 
     def _stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
