@@ -22,9 +22,9 @@ def cmd_train(args) -> int:
     with contextlib.ExitStack() as stack:
         # A background job (`up` runs it): its step and estimate go to Postgres for the UIs.
         queue = JobQueue(stack.enter_context(runtime(args.domain)).db) if args.job else None
-        adapter = run_training(settings_for(args.domain), domain_dir(args.domain), resume=args.resume,
-                               overrides=overrides, engine=args.engine, progress=not args.quiet,
-                               config_path=args.config, on_step=StepReporter(queue, args.job) if queue else None)
+        adapter = run_training(settings_for(args.domain), resume=args.resume, overrides=overrides, engine=args.engine,
+                               progress=not args.quiet, config_path=args.config,
+                               on_step=StepReporter(queue, args.job) if queue else None)
         if queue:
             queue.registered(args.job, adapter.version)
     m = adapter.manifest["metrics"]

@@ -31,13 +31,15 @@ def base_checkpoint(settings: Settings, configured: str | None) -> tuple[str, st
     return str(src), model_id(src), None
 
 
-def run_training(settings: Settings, domain_dir: Path, *, resume: bool = False, overrides: dict | None = None,
+def run_training(settings: Settings, *, resume: bool = False, overrides: dict | None = None,
                  engine: str | None = None, progress: bool = True, config_path: Path | None = None,
                  on_step: Callable[[int, int], None] | None = None) -> Adapter:
+    """Train the domain of ``settings`` (its train.yaml and data under ``settings.domain.root``)."""
     from .gguf_export import ExportError, export
     from .train import resolve_engine, train
 
     engine = resolve_engine(engine)  # before the base checkpoint is prepared with transformers
+    domain_dir = Path(settings.domain.root)
     cfg = load_finetune_config(domain_dir, overrides, config_path)
     run_dir = _resumable(settings) if resume else None
     resume = run_dir is not None  # nothing unfinished: a new run

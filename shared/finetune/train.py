@@ -83,11 +83,12 @@ def _step_callback(on_step: Callable[[int, int], None]):
     return StepCallback()
 
 
-def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, resume: bool = False, engine: str | None = None,
+def train(cfg: FinetuneConfig, base_dir: str, run_dir: Path, *, engine: str, resume: bool = False,
           progress: bool = True, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train on ``run_dir/data/{train,validation}.jsonl``; checkpoints in ``run_dir/checkpoints``,
-    the adapter in ``run_dir/adapter``. ``resume`` continues from the newest checkpoint."""
-    engine = resolve_engine(engine)
+    the adapter in ``run_dir/adapter``. ``resume`` continues from the newest checkpoint.
+    ``engine``: what ``resolve_engine`` chose, resolved once by the caller before anything
+    imported transformers."""
     if engine != "unsloth":
         print("unsloth is not importable: training with transformers + PEFT + TRL (same arguments, same adapter format)",
               file=sys.stderr)
