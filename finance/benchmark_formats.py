@@ -2,8 +2,8 @@
 ``domain.plugins``).
 
 - ``tatqa``: TAT-QA questions over annual-report tables and paragraphs (the contexts file
-  beside the questions is the RAG corpus); free-text answers scored by EM/F1 with scale
-  (shared/evaluation/metrics.py, the default answer scorer).
+  beside the questions is the RAG corpus); free-text answers scored by EM/F1 with scale,
+  as TAT-QA's own evaluation does (finance/tatqa_scoring.py).
 - ``fiqa``: FiQA questions whose community answer is the passage to retrieve (hit@k, MRR)."""
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from shared.evaluation.datasets import Dataset, Item, Passage, need, rows
 from shared.plugins import benchmark_format
 from shared.settings import ConfigError
 
+from .tatqa_scoring import score_answer
+
 
 def _table(cells: list[list[str]]) -> str:
     return "\n".join(" | ".join(c.strip() for c in row) for row in cells if any(c.strip() for c in row))
 
 
-@benchmark_format("tatqa")
+@benchmark_format("tatqa", score_answer=score_answer)
 def tatqa(path: Path, context: Path | None = None) -> Dataset:
     if context is None or not context.is_file():
         raise ConfigError(f"tatqa needs its contexts file (benchmark `context`); got {context}")

@@ -58,8 +58,8 @@ class BenchmarkFormat:
     """``read(path, context)`` -> a ``shared.evaluation.datasets.Dataset``: items and passages
     (``context``: the benchmark's `context` file beside the data, for formats that have one)."""
     score_answer: Callable[[str, Any], dict[str, float]] | None = None
-    """``score_answer(answer, item)`` -> scores of a free-text answer; unset: EM/F1 with scale
-    (shared/evaluation/metrics.py)."""
+    """``score_answer(answer, item)`` -> scores of a free-text answer; unset: normalised exact
+    match and token F1 (``exact_and_f1`` in shared/evaluation/metrics.py)."""
 
 
 _REGISTRY: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}

@@ -10,6 +10,7 @@ import pytest
 from assistants.cli import main
 from assistants.domains import DOMAINS, domain_dir, settings_for
 from shared.chat.rules import SafetyRules
+from finance.tatqa_scoring import tatqa
 from shared.evaluation import metrics
 from shared.evaluation.expectations import BareSpeed, Context, check
 from shared.evaluation.scripts import Expect
@@ -17,19 +18,26 @@ from shared.evaluation.scripts import Expect
 
 # -- metrics ---------------------------------------------------------------------------------
 def test_tatqa_numbers_count_only_with_the_right_scale():
-    assert metrics.tatqa("Net income rose by $38.3 million [1].", 38.3, "million") == {"em": 1.0, "f1": 1.0}
-    assert metrics.tatqa("It rose by 38.3.", 38.3, "million") == {"em": 0.0, "f1": 0.0}  # scale missing
-    assert metrics.tatqa("It rose by 38.4 million.", 38.3, "million")["em"] == 0.0
-    assert metrics.tatqa("The margin was 12.5%.", 12.5, "percent")["em"] == 1.0
-    assert metrics.tatqa("A loss of (1,200) thousand", -1200, "thousand")["em"] == 1.0
+    assert tatqa("Net income rose by $38.3 million [1].", 38.3, "million") == {"em": 1.0, "f1": 1.0}
+    assert tatqa("It rose by 38.3.", 38.3, "million") == {"em": 0.0, "f1": 0.0}  # scale missing
+    assert tatqa("It rose by 38.4 million.", 38.3, "million")["em"] == 0.0
+    assert tatqa("The margin was 12.5%.", 12.5, "percent")["em"] == 1.0
+    assert tatqa("A loss of (1,200) thousand", -1200, "thousand")["em"] == 1.0
 
 
 def test_tatqa_spans_score_token_overlap():
     gold = ["higher subscription volumes in North America"]
-    assert metrics.tatqa("Higher subscription volumes in North America.", gold, "")["em"] == 1.0
-    partial = metrics.tatqa("Subscription volumes grew.", gold, "")
+    assert tatqa("Higher subscription volumes in North America.", gold, "")["em"] == 1.0
+    partial = tatqa("Subscription volumes grew.", gold, "")
     assert partial["em"] == 0.0 and 0.2 < partial["f1"] < 0.8
-    assert metrics.tatqa("Revenue was 1,240.50 million", ["1,240.5"], "million")["em"] == 1.0
+    assert tatqa("Revenue was 1,240.50 million", ["1,240.5"], "million")["em"] == 1.0
+
+
+def test_free_text_answers_score_on_normalised_exact_match_and_token_f1_by_default():
+    assert metrics.exact_and_f1("The Eiffel Tower [1].", "eiffel tower") == {"em": 1.0, "f1": 1.0}
+    partial = metrics.exact_and_f1("A tower in Paris.", ["Eiffel Tower", "the Louvre"])
+    assert partial["em"] == 0.0 and partial["f1"] == 0.4
+    assert metrics.exact_and_f1("38.3 million", 38.3)["em"] == 0.0  # no scale or number reading: finance's own
 
 
 def test_retrieval_hit_and_reciprocal_rank():

@@ -103,7 +103,7 @@ class BenchRunner:
     # -- one item in one mode -------------------------------------------------------------
     def score(self, item: Item, mode: Mode, engine, system: str, score_answer=None) -> dict:
         """``score_answer(answer, item)``: the benchmark format's scorer of a free-text answer
-        (unset: EM/F1 with scale)."""
+        (unset: normalised exact match and token F1)."""
         from ..chat import prompt
 
         s = self.settings
@@ -119,7 +119,7 @@ class BenchRunner:
         if item.kind == "answer":
             turn = engine.ask(item.question, principal=PRINCIPAL)
             out.update(score_answer(turn.answer, item) if score_answer else
-                       metrics.tatqa(turn.answer, item.answer, item.scale))
+                       metrics.exact_and_f1(turn.answer, item.answer))
             out.update({"answer": turn.answer, "gold": item.answer,
                         "relevancy": metrics.relevancy(self.rt.embedding, item.question, turn.answer)})
             if mode.retrieval:

@@ -1,8 +1,8 @@
 """Scores computed locally, without an external LLM service.
 
 - retrieval: hit@k (a gold passage among the first k) and reciprocal rank;
-- TAT-QA: exact match and token F1 after normalising numbers, with the scale (thousand,
-  million, billion, percent) part of the answer, as in TAT-QA's own evaluation;
+- a free-text answer: exact match and token F1 after normalising case, punctuation and
+  articles (a benchmark format may register its own scorer: finance's TAT-QA does);
 - faithfulness: the share of answer sentences supported by a passage they cite (most of
   the sentence's content words, every number included, occur in that passage);
 - answer relevancy: cosine similarity of the question's and the answer's embeddings."""
@@ -15,10 +15,6 @@ from typing import Sequence
 
 from ..chat.citations import _MARK, _SENTENCE, _content_words, cited_numbers
 from ..text import words_only
-
-SCALES = ("thousand", "million", "billion", "percent")
-_NUMBER = re.compile(r"-?\(?\$?\d[\d,]*(?:\.\d+)?\)?")
-
 
 def retrieval(ranked_ids: Sequence[str], gold: Sequence[str], k: int) -> dict[str, float]:
     rank = next((i for i, d in enumerate(ranked_ids, start=1) if d in set(gold)), None)
@@ -52,39 +48,18 @@ def top_k_named(answer: str, gold: str, k: int = 3) -> float:
     return float(any(same_condition(gold, n) for n in named_conditions(answer, k)))
 
 
-def _number(token: str) -> float | None:
-    t = token.strip().replace("$", "").replace(",", "")
-    negative = t.startswith("(") and t.endswith(")") or t.startswith("-")
-    t = t.strip("()-")
-    try:
-        value = float(t)
-    except ValueError:
-        return None
-    return -value if negative else value
+def uncited(text: str) -> str:
+    """The text without its citation marks ("[1]")."""
+    return _MARK.sub("", text)
 
 
-def _normal_tokens(text: str) -> list[str]:
-    """Lower-case words without punctuation or articles; numbers as rounded floats."""
-    out = []
-    for tok in text.lower().replace("%", " % ").split():
-        n = _number(tok.strip(string.punctuation.replace("(", "").replace(")", "").replace("-", "").replace("$", "")))
-        if n is not None:
-            out.append(f"{round(n, 2):g}")
-            continue
-        tok = tok.strip(string.punctuation)
-        if tok and tok not in ("a", "an", "the"):
-            out.append(tok)
-    return out
+def normal_tokens(text: str) -> list[str]:
+    """Lower-case words without punctuation or articles."""
+    words = (tok.strip(string.punctuation) for tok in text.lower().split())
+    return [w for w in words if w and w not in ("a", "an", "the")]
 
 
-def predicted_scale(answer: str) -> str:
-    low = answer.lower()
-    if "%" in low or "percent" in low:
-        return "percent"
-    return next((s for s in SCALES[:3] if s in low), "")
-
-
-def _f1(pred: list[str], gold: list[str]) -> float:
+def token_f1(pred: list[str], gold: list[str]) -> float:
     common = sum((Counter(pred) & Counter(gold)).values())
     if not common:
         return 0.0
@@ -92,34 +67,25 @@ def _f1(pred: list[str], gold: list[str]) -> float:
     return 2 * p * r / (p + r)
 
 
-def tatqa(answer: str, gold: object, scale: str) -> dict[str, float]:
-    """EM and F1 of a free-text answer against a TAT-QA gold answer (a list of spans, a
-    number or a string). A number answer is read as the first number in the reply; the
-    scale must match for either score to count, as in TAT-QA's evaluation."""
-    answer = _MARK.sub("", answer)
-    golds = [str(g) for g in gold] if isinstance(gold, list) else [str(gold)]
-    if predicted_scale(answer) != (scale or ""):
-        return {"em": 0.0, "f1": 0.0}
-    if not isinstance(gold, list):  # arithmetic/count: one number
-        want, found = _number(golds[0]), [_number(m) for m in _NUMBER.findall(answer)]
-        got = next((f for f in found if f is not None), None)
-        hit = float(want is not None and got is not None and round(abs(got), 2) == round(abs(want), 2))
-        return {"em": hit, "f1": hit}
-    gold_tokens, pred_tokens = _normal_tokens(" ".join(golds)), _normal_tokens(answer)
-    em = float(all(" ".join(_normal_tokens(g)) in " ".join(pred_tokens) for g in golds) and
-               len(pred_tokens) <= 2 * len(gold_tokens) + 2)
-    return {"em": em, "f1": _f1(pred_tokens, gold_tokens)}
+def exact_and_f1(answer: str, gold: object) -> dict[str, float]:
+    """The default score of a free-text answer: exact match and token F1 of the normalised
+    answer against the gold one (the best of several, when the gold answer is a list). A
+    format that scores answers its own way registers its scorer with the format."""
+    pred = normal_tokens(uncited(answer))
+    golds = [normal_tokens(str(g)) for g in (gold if isinstance(gold, list) else [gold])]
+    return {"em": max((float(pred == g) for g in golds), default=0.0),
+            "f1": max((token_f1(pred, g) for g in golds), default=0.0)}
 
 
 def faithfulness(answer: str, passages: Sequence[dict], min_share: float = 0.6) -> float | None:
     """Share of answer sentences supported by a passage they cite; None with no sentences."""
     by_n = {p["n"]: p["text"] for p in passages if p.get("n") is not None}
-    sentences = [s for s in _SENTENCE.split(answer) if _content_words(_MARK.sub("", s))]
+    sentences = [s for s in _SENTENCE.split(answer) if _content_words(uncited(s))]
     if not sentences:
         return None
     supported = 0
     for s in sentences:
-        words = _content_words(_MARK.sub("", s))
+        words = _content_words(uncited(s))
         numbers = {w for w in words if any(ch.isdigit() for ch in w)}
         for n in cited_numbers(s):
             text = by_n.get(n)
@@ -137,5 +103,5 @@ def relevancy(embedding, question: str, answer: str) -> float | None:
         return None
     import numpy as np
 
-    q, a = embedding.embed([question, _MARK.sub("", answer)])
+    q, a = embedding.embed([question, uncited(answer)])
     return float(np.dot(q, a) / (np.linalg.norm(q) * np.linalg.norm(a)))
