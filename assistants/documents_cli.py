@@ -25,16 +25,13 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_analyse(args) -> int:
-    from shared.analysis import Checklist
-    from shared.analysis.service import DocumentService
     from shared.analysis.upload import UploadError
 
     with runtime(args.domain) as rt:
-        checklist = Checklist.for_settings(rt.settings)
-        if checklist is None:
+        service = rt.document_service()
+        if service is None:
             print(f"error: {args.domain} has no analysis.checklist; it does not analyse documents", file=sys.stderr)
             return 2
-        service = DocumentService(rt, checklist)
         service.analyzer.show_bar = not args.quiet
         try:
             analysis = service.analyse_upload(args.file, args.principal)

@@ -80,16 +80,25 @@ def cmd_up(args) -> int:
     return 1 if failed else 0
 
 
-def _servers(runtimes, host: str | None = None, port: int | None = None, port_base: int | None = None) -> list:
-    """(app, host, port) per runtime, each announced with its URL and who can reach it."""
+def server_for(rt):
+    """The domain's app, wired from its runtime: the chat engine, and the database, store and
+    document service its other pages use."""
     from shared.ui import create_server
 
+    # The store at the first span page, as before: opening it makes sure of the collection
+    # and its index, which serving need not wait for.
+    return create_server(rt.chat_engine(), db=rt.db, nodes=lambda ids: rt.store.get_nodes(node_ids=ids),
+                         documents=rt.document_service())
+
+
+def _servers(runtimes, host: str | None = None, port: int | None = None, port_base: int | None = None) -> list:
+    """(app, host, port) per runtime, each announced with its URL and who can reach it."""
     apps = []
     for i, rt in enumerate(runtimes):
         ui = rt.settings.ui
         h, p = host or ui.host, port or (port_base + i if port_base else ui.port)
         t0 = time.perf_counter()
-        apps.append((create_server(rt.chat_engine()), h, p))
+        apps.append((server_for(rt), h, p))
         sign_in = f"; sign in: {ui.login_hint}" if ui.login and ui.login_hint else ""
         _stage(f"[{rt.settings.domain.name}] {rt.settings.domain.title}: http://{h}:{p}/ "
                f"({_reach(h, ui.login)}{sign_in})", t0)

@@ -1,5 +1,8 @@
-"""The components of one domain, built lazily from its settings (one explicit factory
-instead of a dependency-injection container)."""
+"""The composition root of one domain: its parts, built lazily from its settings and
+each built once, handed to the services that need them (one explicit factory instead of
+a dependency-injection container). No service imports or calls back into it: the chat
+engine and the clause analysis get the callables and objects they use, the UI gets the
+database, the store and the document service from whoever builds the app."""
 from __future__ import annotations
 
 from datetime import date
@@ -64,10 +67,59 @@ class Runtime:
             return _FOLLOWERS[key].current()
         return shared_generator(s.generation, s.state_dir)
 
-    def chat_engine(self):
-        from .chat import ChatEngine
+    def current_generator(self):
+        """The generator provider: called per turn or analysis, it follows promotions."""
+        return self.generator
 
-        return ChatEngine(self)
+    def embed(self, texts):
+        return self.embedding.embed(texts)
+
+    def chat_engine(self, generator=None, recorder=None):
+        """The domain's chat engine; ``generator`` pins one model (tests, benchmarks), unset
+        each turn takes the model serving now."""
+        from .chat import ChatEngine, Recorder
+
+        s = self.settings
+        return ChatEngine(s, recorder=recorder or Recorder(self.db, s.domain.name),
+                          generator=_pinned(generator) if generator is not None else self.current_generator,
+                          retriever=self.retriever, embed=self.embed, tools=self.toolbox())
+
+    def toolbox(self):
+        """The domain's tools (None without a provider), each engine its own. A provider
+        takes this runtime and picks the parts its tools use (the database, the retriever)."""
+        from .plugins import TOOL_PROVIDER, lookup
+        from .tools import ToolBox
+
+        provider = self.settings.tools.provider
+        return ToolBox(self.settings, dict(lookup(TOOL_PROVIDER, provider)(self))) if provider else None
+
+    def clause_analyzer(self, checklist, generator=None, **options):
+        """The clause analysis of ``checklist``; ``generator`` pins one model, unset each
+        analysis takes the model serving now. ``options``: see ``ClauseAnalyzer``."""
+        from .analysis.analyzer import ClauseAnalyzer
+
+        return ClauseAnalyzer(self.settings, checklist,
+                              generator=_pinned(generator) if generator is not None else self.current_generator,
+                              retriever=self.retriever, embed=self.embed, **options)
+
+    def document_service(self, checklist=None):
+        """Upload, ingestion and clause report for the UI and the CLI; None for a domain
+        without a checklist (no document analysis)."""
+        from .analysis import Checklist
+        from .analysis.service import DocumentService
+
+        checklist = checklist or Checklist.for_settings(self.settings)
+        if checklist is None:
+            return None
+        return DocumentService(self.settings, checklist, documents=self, analyzer=self.clause_analyzer(checklist))
+
+    @cached_property
+    def index(self):
+        """The llama-index view of the store, built once: a retriever is cheap, the index
+        is not worth rebuilding per query."""
+        from llama_index.core import VectorStoreIndex
+
+        return VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedding)
 
     def ingestor(self, principal: str | None = None):
         from .ingest import Ingestor
@@ -77,15 +129,14 @@ class Runtime:
 
     def retriever(self, principal: str | None = None, as_of: date | None = None, mode: str | None = None,
                   top_k: int | None = None, filters: Any = None):
-        """A stock llama-index retriever over this domain's store, scoped to a principal."""
-        from llama_index.core import VectorStoreIndex
+        """A stock llama-index retriever over this domain's store, scoped to a principal (the
+        retriever factory the chat engine, the analysis and tools are handed)."""
         from llama_index.core.vector_stores.types import VectorStoreQueryMode
 
         modes = {"vector": VectorStoreQueryMode.DEFAULT, "text": VectorStoreQueryMode.TEXT_SEARCH,
                  "hybrid": VectorStoreQueryMode.HYBRID}
         r = self.settings.retrieval
-        index = VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedding)
-        return index.as_retriever(
+        return self.index.as_retriever(
             similarity_top_k=top_k or r.top_k,
             vector_store_query_mode=modes[mode or r.mode],
             filters=filters,
@@ -101,3 +152,8 @@ class Runtime:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _pinned(generator):
+    """A provider that always gives ``generator``."""
+    return lambda: generator

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.chat import ChatEngine, Passage, UnknownConversation
+from shared.chat import Passage, UnknownConversation
 from shared.chat import citations, guard, prompt, rewrite
 from shared.generation import ContextOverflow, GenerationError, create_generator
 from shared.runtime import Runtime
@@ -43,7 +43,7 @@ def runtime(settings, db, embedding, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(runtime, generator):
-    return ChatEngine(runtime, generator)
+    return runtime.chat_engine(generator)
 
 
 def rows(db, sql, *args):
@@ -135,7 +135,7 @@ def test_generation_failure_is_recorded_and_raised(runtime, db, state_dir):
     from .servers import free_port
 
     down = create_generator(GenerationSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"), state_dir)
-    engine = ChatEngine(runtime, down)
+    engine = runtime.chat_engine(down)
     with pytest.raises(GenerationError, match="cannot reach"):
         list(engine.stream("What is an expense ratio?", principal="dave"))
     got = rows(db, "SELECT role, content, error FROM messages WHERE principal = 'dave' ORDER BY created_at")

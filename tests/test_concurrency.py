@@ -76,11 +76,10 @@ def test_busy_at_once_when_full_and_a_closed_stream_frees_its_slot(model_server,
 
 def test_an_escalation_is_streamed_while_a_long_generation_holds_the_slot(model_server, tmp_path, db):
     from assistants.domains import settings_for
-    from shared.chat import ChatEngine
     from shared.runtime import Runtime
 
     gen = generator(model_server, tmp_path, max_concurrency=1, max_queue=1, queue_timeout_s=300)
-    engine = ChatEngine(Runtime(settings_for("medical"), db=db), generator=gen)
+    engine = Runtime(settings_for("medical"), db=db).chat_engine(gen)
     long = gen.stream(LONG, max_tokens=200)
     next(long)  # another user's generation holds the only slot
     events = engine.stream("I have crushing chest pain and my left arm hurts", principal="t-concurrency")

@@ -13,7 +13,6 @@ from shared.analysis import Checklist
 from shared.analysis.analyzer import ClauseAnalyzer
 from shared.analysis.render import report_markdown
 from shared.analysis.segments import split
-from shared.analysis.service import DocumentService
 from shared.ingest.loaders import load_file
 from shared.runtime import Runtime
 
@@ -35,7 +34,7 @@ def legal(db):
 
 @pytest.fixture(scope="module")
 def analysed(legal):
-    service = DocumentService(legal, CHECKLIST)
+    service = legal.document_service(CHECKLIST)
     seen = []
     analysis = service.analyse_upload(EXAMPLE, "alice", progress=lambda f, label: seen.append(f))
     return service, analysis, seen
@@ -83,14 +82,14 @@ def test_report_covers_every_category_with_exact_quotes(analysed):
     assert progress and progress[-1] == 1.0
     md = analysis.markdown
     assert "not legal advice" in md and md.count("\n## ") == len(CHECKLIST.categories)
-    files = service.write_files(analysis, Path(service.runtime.settings.state_dir) / "reports-test")
+    files = service.write_files(analysis, Path(service.settings.state_dir) / "reports-test")
     assert files[0].read_text(encoding="utf-8") == md
     assert files[1].read_bytes().startswith(b"%PDF")
 
 
 def test_retrieval_candidates_come_from_the_owners_upload_only(legal, analysed):
     _, analysis, _ = analysed
-    analyzer = ClauseAnalyzer(legal, CHECKLIST)
+    analyzer = legal.clause_analyzer(CHECKLIST)
     segments = split(load_file(EXAMPLE)[0].text)
     law = CHECKLIST.category("governing_law")
     mine = analyzer.candidates(law, segments, analysis.doc_id, "alice")
@@ -120,7 +119,6 @@ def test_rag_approach_serves_the_base_model_whatever_the_adapter(db, collection)
 def test_the_judge_asks_under_the_system_message_of_legals_config():
     """Every yes/no judgement is asked under analysis.judge_system, the one place the
     message is written (a recording stand-in for the model; no retrieval, no database)."""
-    from types import SimpleNamespace
 
     asked = []
 
@@ -135,7 +133,8 @@ def test_the_judge_asks_under_the_system_message_of_legals_config():
             return {"model": "recorder"}
 
     s = settings_for("legal")
-    analyzer = ClauseAnalyzer(SimpleNamespace(settings=s), CHECKLIST, generator=Recorder(), use_retrieval=False)
+    recorder = Recorder()
+    analyzer = ClauseAnalyzer(s, CHECKLIST, generator=lambda: recorder, use_retrieval=False)
     report = analyzer.analyse("doc", "Tiny", "This Agreement is governed by the laws of Delaware.", principal=None)
     assert asked and len(report.findings) == len(CHECKLIST.categories)
     assert {m[0]["content"] for m in asked} == {s.analysis.judge_system}

@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from assistants.domains import settings_for
-from shared.chat import ChatEngine
 from shared.chat.rules import SafetyRules
 from shared.generation import create_generator
 from shared.settings import GenerationSettings
@@ -134,7 +133,7 @@ def medical(db, state_dir):
     # The name says it: a generator whose server is not there; any call to it fails.
     unreachable = create_generator(GenerationSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1",
                                                       request_timeout_s=2), state_dir)
-    return ChatEngine(rt, gen), ChatEngine(rt, unreachable)
+    return rt.chat_engine(gen), rt.chat_engine(unreachable)
 
 
 def _stored(db, message_id: str):

@@ -146,7 +146,7 @@ def _engine(db, state_dir, max_new_tokens: int) -> ChatEngine:
     from shared.runtime import Runtime
 
     gen = create_generator(GenerationSettings(backend="llamacpp", max_new_tokens=max_new_tokens), state_dir)
-    return ChatEngine(Runtime(settings_for("medical"), db=db), gen)
+    return Runtime(settings_for("medical"), db=db).chat_engine(gen)
 
 
 def test_a_non_answer_of_the_real_model_is_replaced_by_a_quoted_source(db, state_dir, ingested):

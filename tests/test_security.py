@@ -32,10 +32,9 @@ def finance_runtime(settings):
 @pytest.fixture(scope="module")
 def replicas(finance_runtime):
     """Two app instances of the same domain on one database, as behind a load balancer."""
-    from shared.ui import create_server
+    from assistants.serve_cli import server_for
 
-    with TestClient(create_server(finance_runtime.chat_engine())) as a, \
-            TestClient(create_server(finance_runtime.chat_engine())) as b:
+    with TestClient(server_for(finance_runtime)) as a, TestClient(server_for(finance_runtime)) as b:
         yield a, b
 
 

@@ -13,12 +13,13 @@ import math
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from tqdm import tqdm
 
 from ..generation import Generator
+from ..settings import Settings
 from .checklist import Category, Checklist
 from .judge import ANSWERS, judge_prompt
 from .segments import Segment, split
@@ -66,27 +67,29 @@ def quoted(ranked: Sequence[tuple[float, Segment]], threshold: float) -> list[Se
 
 
 class ClauseAnalyzer:
-    """``use_retrieval`` defaults to the domain's approach; ``generator`` to the model the
-    domain serves (so a promoted adapter is used from the next analysis on)."""
+    """Built by the composition root (``Runtime.clause_analyzer``) from the parts it uses:
+    ``generator`` returns the model to judge with (asked once per analysis, so a promoted
+    adapter is used from the next analysis on), ``retriever`` the retriever factory,
+    ``embed`` the embedding of texts. ``use_retrieval`` defaults to the domain's approach."""
 
-    def __init__(self, runtime, checklist: Checklist, generator: Generator | None = None,
+    def __init__(self, settings: Settings, checklist: Checklist, *, generator: Callable[[], Generator],
+                 retriever: Callable[..., Any] | None = None, embed: Callable[[list[str]], Any] | None = None,
                  use_retrieval: bool | None = None, threshold: float | None = None, show_bar: bool = False):
-        self.runtime, self.checklist, self.show_bar = runtime, checklist, show_bar
-        self.settings = runtime.settings
-        self._generator = generator
-        self.use_retrieval = self.settings.domain.approach != "finetune" if use_retrieval is None else use_retrieval
-        self.threshold = self.settings.analysis.threshold if threshold is None else threshold
+        self.settings, self.checklist, self.show_bar = settings, checklist, show_bar
+        self._generator, self._retriever, self._embed = generator, retriever, embed
+        self.use_retrieval = settings.domain.approach != "finetune" if use_retrieval is None else use_retrieval
+        self.threshold = settings.analysis.threshold if threshold is None else threshold
 
     @property
     def generator(self) -> Generator:
-        return self._generator or self.runtime.generator
+        return self._generator()
 
     def candidates(self, category: Category, segments: Sequence[Segment], doc_id: str, principal: str | None) -> list[Segment]:
         """Segments inside the passages of this document that retrieval ranks nearest the
         category's query (hybrid: lexical and vector), best passage first."""
         only_doc = MetadataFilters(filters=[MetadataFilter(key="doc_id", value=[doc_id], operator=FilterOperator.IN)])
-        hits = self.runtime.retriever(principal=principal, top_k=self.settings.analysis.candidates,
-                                      filters=only_doc).retrieve(category.query)
+        hits = self._retriever(principal=principal, top_k=self.settings.analysis.candidates,
+                               filters=only_doc).retrieve(category.query)
         chosen: list[Segment] = []
         for hit in hits:
             start, end = hit.node.start_char_idx, hit.node.end_char_idx
@@ -100,10 +103,9 @@ class ClauseAnalyzer:
         evidence, which a base model's near-coin-flip judgement cannot supply."""
         if not self.use_retrieval or not by_segment:
             return {}
-        emb = self.runtime.embedding
         segs = list(by_segment)
-        seg_vecs = emb.embed([s.text for s in segs])
-        query_vecs = dict(zip((c.id for c in cats), emb.embed([c.query for c in cats])))
+        seg_vecs = self._embed([s.text for s in segs])
+        query_vecs = dict(zip((c.id for c in cats), self._embed([c.query for c in cats])))
         return {(seg, c.id): float(vec @ query_vecs[c.id]) for seg, vec in zip(segs, seg_vecs) for c in by_segment[seg]}
 
     def analyse(self, doc_id: str, title: str, text: str, *, principal: str | None,

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..settings import Settings
+
 from .analyzer import ClauseAnalyzer, Report
 from .checklist import Checklist
 from .export import markdown_to_pdf
 from .render import report_markdown
-from .upload import accept_upload, ingest_upload
+from .upload import Documents, accept_upload, ingest_upload
 
 
 @dataclass
@@ -22,15 +24,18 @@ class Analysis:
 
 
 class DocumentService:
-    def __init__(self, runtime, checklist: Checklist, analyzer: ClauseAnalyzer | None = None):
-        self.runtime, self.checklist = runtime, checklist
-        self.analyzer = analyzer or ClauseAnalyzer(runtime, checklist)
+    """Built by the composition root (``Runtime.document_service``): ``documents`` stores
+    the upload, ``analyzer`` reports on it."""
+
+    def __init__(self, settings: Settings, checklist: Checklist, *, documents: Documents, analyzer: ClauseAnalyzer):
+        self.settings, self.checklist = settings, checklist
+        self.documents, self.analyzer = documents, analyzer
 
     def analyse_upload(self, path: Path, principal: str,
                        progress: Callable[[float, str], None] | None = None) -> Analysis:
         """Raises ``UploadError`` (nothing stored) for a file that cannot be analysed."""
-        doc = accept_upload(self.runtime.settings, self.checklist, Path(path))
-        doc_id = ingest_upload(self.runtime, principal, Path(path), doc)
+        doc = accept_upload(self.settings, self.checklist, Path(path))
+        doc_id = ingest_upload(self.documents, principal, Path(path), doc)
         report = self.analyzer.analyse(doc_id, doc.title, doc.text, principal=principal, pages=doc.pages,
                                        progress=progress)
         return Analysis(report, report_markdown(report), doc_id)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
 from .. import logs
 from ..db import DatabaseUnavailable
 from ..generation import GenerationError, Generator, GeneratorBusy
+from ..settings import Settings
 from ..store.pgvector_store import SIMILARITY_KEY
 from ..text import clean_text
-from ..tools import ToolBox, ToolCall
+from ..tools import ToolBox, ToolCall, ToolResult
 from . import citations, dates, prompt
 from .answer_check import HeldStream, fallback_text, verdict
 from .recorder import Recorder
@@ -41,22 +43,54 @@ def to_passage(rank: int, hit) -> Passage:
     )
 
 
-class ChatEngine:
-    """``generator`` pins one model (tests, benchmarks); unset, each turn asks the runtime,
-    which follows adapter promotions."""
+@dataclass
+class _TurnState:
+    """One turn as it moves through the steps: what it was asked, what each step found,
+    and what the record will hold."""
+    question: str
+    principal: str
+    conversation_id: str
+    history: list[dict]
+    channel: str
+    gen: Generator  # one model for the whole turn, even if a promotion lands meanwhile
+    as_of: date | None
+    documents: Sequence[str]
+    t0: float  # the turn's start: every timing is measured from it
+    today: date = field(default_factory=date.today)
+    preface: str = ""  # an escalation, said before anything else
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    query: str | None = None
+    passages: list[Passage] = field(default_factory=list)
+    result: ToolResult | None = None
+    grounded: bool = False
+    plan: prompt.PromptPlan | None = None
+    held: HeldStream | None = None
+    answer: str = ""
+    attributed: int = 0
 
-    def __init__(self, runtime, generator: Generator | None = None, recorder: Recorder | None = None):
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self._pinned = generator
-        # Lazily: a domain whose rules have no classifier never loads the embedding model here.
-        self.rules = SafetyRules.for_settings(self.settings, embed=lambda texts: runtime.embedding.embed(texts))
-        self.recorder = recorder or Recorder(runtime.db, self.settings.domain.name)
-        self.tools = ToolBox.for_runtime(runtime)
+
+class ChatEngine:
+    """Built by the composition root (``Runtime.chat_engine``) from the parts it uses:
+    ``generator`` returns the model to answer with (asked once per turn, so an adapter
+    promotion takes effect at the next turn), ``retriever(principal=, as_of=, mode=, top_k=,
+    filters=)`` a llama-index retriever over the domain's store, ``embed`` the rules'
+    classifier embedding (called only by rules that have one), ``tools`` the domain's
+    ``ToolBox`` or None."""
+
+    def __init__(self, settings: Settings, *, recorder: Recorder, generator: Callable[[], Generator],
+                 retriever: Callable[..., Any], embed: Callable[[list[str]], Any], tools: ToolBox | None = None):
+        self.settings = settings
+        self.recorder = recorder
+        self._generator = generator
+        self._retriever = retriever
+        self.rules = SafetyRules.for_settings(settings, embed=embed)
+        self.tools = tools
 
     @property
     def gen(self) -> Generator:
-        return self._pinned or self.runtime.generator
+        return self._generator()
 
     @property
     def uses_retrieval(self) -> bool:
@@ -70,10 +104,10 @@ class ChatEngine:
         hits = []
         if documents:
             only = MetadataFilters(filters=[MetadataFilter(key="doc_id", value=list(documents), operator=FilterOperator.IN)])
-            hits = self.runtime.retriever(principal=principal, as_of=as_of, filters=only,
-                                          top_k=max(1, (top_k + 1) // 2)).retrieve(query)
+            hits = self._retriever(principal=principal, as_of=as_of, filters=only,
+                                   top_k=max(1, (top_k + 1) // 2)).retrieve(query)
         seen = {h.node.node_id for h in hits}
-        hits += [h for h in self.runtime.retriever(principal=principal, as_of=as_of).retrieve(query)
+        hits += [h for h in self._retriever(principal=principal, as_of=as_of).retrieve(query)
                  if h.node.node_id not in seen]
         return [to_passage(i, hit) for i, hit in enumerate(hits[:top_k], start=1)]
 
@@ -122,13 +156,30 @@ class ChatEngine:
         ``history`` (user/assistant messages a client sent) stands in for the recorded one;
         ``channel`` (``ui`` or ``api``) marks the turn's records.
         Raises ``ValueError`` for an empty or over-long question, ``UnknownConversation`` for a
-        conversation the principal cannot see, ``GenerationError`` (recorded) on failure."""
+        conversation the principal cannot see, ``GenerationError`` (recorded) on failure.
+
+        The steps: rules (an escalation first, or a final message), then a tool or retrieval
+        with its relevance gate (either may answer without the model), generation, the checks
+        of what the model wrote, and the record."""
+        t = self._begin(question, principal, conversation_id, history, channel, as_of, documents)
+        final = yield from self._rules(t)
+        if final is None:
+            final = self._tool_or_retrieval(t)
+        if final is not None:
+            yield from self._without_model(t, final)
+            return
+        yield from self._generate(t)
+        yield from self._verify(t)
+        yield self._record(t)
+
+    def _begin(self, question: str, principal: str, conversation_id: str | None, history: Sequence[dict] | None,
+               channel: str, as_of: date | None, documents: Sequence[str]) -> _TurnState:
+        """The checked question recorded in its conversation (a new one without an id)."""
         chat, rec = self.settings.chat, self.recorder
         question = self.checked_question(question)
         if not principal:
             raise ValueError("a principal is required: chat records are private to their owner")
-        gen = self.gen  # one model for the whole turn, even if a promotion lands meanwhile
-        t0 = time.perf_counter()
+        gen, t0 = self.gen, time.perf_counter()
         new = conversation_id is None
         if new:
             conversation_id = rec.start(principal)
@@ -137,132 +188,167 @@ class ChatEngine:
         else:
             history = [] if new else rec.history(principal, conversation_id, chat.history_turns)
         rec.add_question(principal, conversation_id, question, channel)
-        verdict = self.rules.check(question, history)
-        preface = verdict.preface + "\n\n" if verdict.escalations else ""
-        if preface:
-            yield ChatEvent("token", text=preface)  # before retrieval or the model can delay it
-        timings: dict[str, float] = {}
-        usage: dict = {"rules": verdict.fired} if verdict.fired else {}
+        return _TurnState(question, principal, conversation_id, history, channel, gen, as_of, documents, t0)
+
+    def _rules(self, t: _TurnState) -> Iterator[ChatEvent]:
+        """Escalations are said at once, before retrieval or the model can delay them.
+        Returns the rules' final message, if they end the turn."""
+        verdict = self.rules.check(t.question, t.history)
+        t.preface = verdict.preface + "\n\n" if verdict.escalations else ""
+        if t.preface:
+            yield ChatEvent("token", text=t.preface)
+        if verdict.fired:
+            t.usage["rules"] = verdict.fired
         if verdict.layers:
-            usage["triage"] = verdict.layers  # which layer (rules, classifier) found each red flag
-        warnings: list[str] = []
-        today = date.today()
+            t.usage["triage"] = verdict.layers  # which layer (rules, classifier) found each red flag
+        return verdict.final.message if verdict.final is not None else None
 
-        def without_model(text: str, query: str | None, passages: list[Passage]) -> Iterator[ChatEvent]:
-            yield ChatEvent("sources", passages=[])
-            yield ChatEvent("token", text=text)
-            timings["total_ms"] = _ms(t0)
-            answer = preface + text
-            mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=False,
-                                 generator=gen.describe(), timings=timings, usage=usage, passages=passages,
-                                 channel=channel)
-            yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, False, query, passages, timings=timings,
-                                              usage=usage, disclaimer=self.settings.domain.disclaimer,
-                                              generator=gen.describe(), warnings=warnings))
-
-        if verdict.final is not None:
-            yield from without_model(verdict.final.message, None, [])
-            return
-        query, passages, result = None, [], None
-        tool = self.tools.match(question) if self.tools else None
+    def _tool_or_retrieval(self, t: _TurnState) -> str | None:
+        """The evidence for the model: a tool's result, or the relevant retrieved passages.
+        Returns what to say instead when no model is needed."""
+        tool = self.tools.match(t.question) if self.tools else None
         if tool is not None:
-            # Figures come from code; the model is only asked to phrase them.
-            asked = as_of or dates.mentioned_date(question)
-            result = tool.run(ToolCall(question, principal, today, asked))
-            timings["tool_ms"] = _ms(t0)
-            usage["tool"] = result.record()
-            warnings = self.tools.warnings(result, today, asked)
-            if result.final:
-                yield from without_model(result.summary, None, [])
-                return
-            passages = [result.passage()]
-        elif self.uses_retrieval:
-            query = rewrite(chat.rewrite, gen, question, history)
-            as_of = as_of or dates.retrieval_date(question, self.settings.retrieval.dates, today)
-            passages = self.retrieve(query, principal, as_of, documents)
-            timings["retrieval_ms"] = _ms(t0)
-            relevant = self.relevant(passages)
-            if not relevant:
-                usage["passages_retrieved"] = len(passages)
-                yield from without_model(chat.refusal, query, passages)
-                return
-            passages = relevant
-        grounded = self.uses_retrieval or result is not None
+            return self._tool(t, tool)
+        if self.uses_retrieval:
+            self._retrieve(t)
+            return self._gate(t)
+        return None
+
+    def _tool(self, t: _TurnState, tool) -> str | None:
+        """Figures come from code; the model is only asked to phrase them."""
+        asked = t.as_of or dates.mentioned_date(t.question)
+        t.result = tool.run(ToolCall(t.question, t.principal, t.today, asked))
+        t.timings["tool_ms"] = _ms(t.t0)
+        t.usage["tool"] = t.result.record()
+        t.warnings = self.tools.warnings(t.result, t.today, asked)
+        if t.result.final:
+            return t.result.summary
+        t.passages = [t.result.passage()]
+        return None
+
+    def _retrieve(self, t: _TurnState) -> None:
+        t.query = rewrite(self.settings.chat.rewrite, t.gen, t.question, t.history)
+        as_of = t.as_of or dates.retrieval_date(t.question, self.settings.retrieval.dates, t.today)
+        t.passages = self.retrieve(t.query, t.principal, as_of, t.documents)
+        t.timings["retrieval_ms"] = _ms(t.t0)
+
+    def _gate(self, t: _TurnState) -> str | None:
+        """Only relevant passages are evidence; with none, the refusal (recorded with what
+        was retrieved)."""
+        relevant = self.relevant(t.passages)
+        if not relevant:
+            t.usage["passages_retrieved"] = len(t.passages)
+            return self.settings.chat.refusal
+        t.passages = relevant
+        return None
+
+    def _without_model(self, t: _TurnState, text: str) -> Iterator[ChatEvent]:
+        """A turn the rules, a tool or the relevance gate answered: no sources shown."""
+        yield ChatEvent("sources", passages=[])
+        yield ChatEvent("token", text=text)
+        t.timings["total_ms"] = _ms(t.t0)
+        answer = t.preface + text
+        mid = self.recorder.add_answer(t.principal, t.conversation_id, answer, retrieval_query=t.query,
+                                       grounded=False, generator=t.gen.describe(), timings=t.timings, usage=t.usage,
+                                       passages=t.passages, channel=t.channel)
+        yield ChatEvent("done", turn=Turn(t.conversation_id, mid, answer, False, t.query, t.passages, timings=t.timings,
+                                          usage=t.usage, disclaimer=self.settings.domain.disclaimer,
+                                          generator=t.gen.describe(), warnings=t.warnings))
+
+    def _generate(self, t: _TurnState) -> Iterator[ChatEvent]:
+        """The prompt's sources, then the model's answer as it streams (a tool's phrasing and
+        a checked answer are held back). A failure is recorded and raised, except a busy
+        model where a tool's summary or an escalation already shown can answer instead."""
+        chat = self.settings.chat
+        t.grounded = self.uses_retrieval or t.result is not None
         t_prompt = time.perf_counter()
-        answer, error = "", None
+        error = None
         try:
-            plan = prompt.build(gen, chat.system_prompt, history, question, passages,
-                                self.settings.generation.max_new_tokens)
-            timings["prompt_ms"] = _ms(t_prompt)
-            yield ChatEvent("sources", passages=[p for p in plan.passages if p.in_prompt])
-            held = HeldStream(question) if chat.answer_check and result is None else None
+            t.plan = prompt.build(t.gen, chat.system_prompt, t.history, t.question, t.passages,
+                                  self.settings.generation.max_new_tokens)
+            t.timings["prompt_ms"] = _ms(t_prompt)
+            yield ChatEvent("sources", passages=[p for p in t.plan.passages if p.in_prompt])
+            t.held = HeldStream(t.question) if chat.answer_check and t.result is None else None
             # A tool's figures need no model: with no slot free right now, its code-written
             # summary answers instead of waiting for one.
-            for piece in gen.stream(plan.messages, stop=prompt.ECHO_STOPS, wait=result is None):
-                if not answer:
-                    timings["first_token_ms"] = _ms(t0)
-                answer += piece
-                shown = held.feed(piece) if held else "" if result is not None else piece
+            for piece in t.gen.stream(t.plan.messages, stop=prompt.ECHO_STOPS, wait=t.result is None):
+                if not t.answer:
+                    t.timings["first_token_ms"] = _ms(t.t0)
+                t.answer += piece
+                shown = t.held.feed(piece) if t.held else "" if t.result is not None else piece
                 if shown:  # a tool's phrasing is checked before anyone sees it
                     yield ChatEvent("token", text=shown)
         except GenerationError as e:
-            # Busy: a tool answer falls back to its summary, and an escalation already shown
-            # stays the answer rather than turning into an error.
-            if not (isinstance(e, GeneratorBusy) and (result is not None or preface)):
+            if not (isinstance(e, GeneratorBusy) and (t.result is not None or t.preface)):
                 error = str(e)
                 raise
-            usage["model_busy"] = True
+            t.usage["model_busy"] = True
         finally:
-            timings["total_ms"] = _ms(t0)
+            t.timings["total_ms"] = _ms(t.t0)
             if error is not None:
-                rec.add_answer(principal, conversation_id, preface + answer, retrieval_query=query,
-                               grounded=grounded, generator=gen.describe(), timings=timings, usage=usage,
-                               passages=[], error=error, channel=channel)
-        attributed = 0
-        if held is not None:
-            rest = held.finish()
-            if not held.released:  # nothing the model wrote may be shown
-                rest = self._unanswered(question, principal, plan, answer, usage)
+                self.recorder.add_answer(t.principal, t.conversation_id, t.preface + t.answer,
+                                         retrieval_query=t.query, grounded=t.grounded, generator=t.gen.describe(),
+                                         timings=t.timings, usage=t.usage, passages=[], error=error,
+                                         channel=t.channel)
+
+    def _verify(self, t: _TurnState) -> Iterator[ChatEvent]:
+        """What the model wrote, checked: a held answer released or replaced, a tool's
+        phrasing kept only if true to its figures, citations attributed and numbers checked."""
+        if t.held is not None:
+            rest = t.held.finish()
+            if not t.held.released:  # nothing the model wrote may be shown
+                rest = self._unanswered(t.question, t.principal, t.plan, t.answer, t.usage)
             if rest:
                 yield ChatEvent("token", text=rest)
-            answer = held.shown if held.released else rest
-        if result is not None:
-            answer, kept = self.tools.phrased(answer, result, question, principal)
-            if not kept:
-                usage["fallback"] = "tool_summary"
-            # The figures themselves, and any staleness warning, always under the phrasing.
-            answer += "".join(f"\n\n**Warning:** {w}" for w in warnings) + "\n\n" + result.table()
-            yield ChatEvent("token", text=answer)
+            t.answer = t.held.shown if t.held.released else rest
+        if t.result is not None:
+            yield from self._phrase_tool(t)
         else:
-            answer, attributed = citations.attribute(answer.strip(), plan.passages)
-            if chat.verify_numbers and citations.unsupported_numbers(answer, plan.passages, question):
-                # A misremembered figure is worse than none: the source's own sentence instead,
-                # or, where no source sentence is about the question, the refusal.
-                usage["fallback"] = "unsupported_numbers"
-                answer = citations.extractive(question, plan.passages) or chat.refusal
-            elif not citations.substantive(answer) or not citations.cited_numbers(answer):
-                # No answer, or one that no source supports: the evidence itself, quoted and cited.
-                quote = citations.extractive(question, plan.passages)
-                if quote:
-                    piece = ("\n\n" if answer else "") + quote
-                    yield ChatEvent("token", text=piece)
-                    answer += piece
-                    usage["fallback"] = "extractive"
-        cites, invalid = citations.resolve(answer, plan.passages)
-        answer = preface + answer
-        usage.update({
-            "prompt_tokens": plan.prompt_tokens, "completion_tokens": gen.count_tokens(answer),
+            yield from self._cite(t)
+
+    def _phrase_tool(self, t: _TurnState) -> Iterator[ChatEvent]:
+        answer, kept = self.tools.phrased(t.answer, t.result, t.question, t.principal)
+        if not kept:
+            t.usage["fallback"] = "tool_summary"
+        # The figures themselves, and any staleness warning, always under the phrasing.
+        t.answer = answer + "".join(f"\n\n**Warning:** {w}" for w in t.warnings) + "\n\n" + t.result.table()
+        yield ChatEvent("token", text=t.answer)
+
+    def _cite(self, t: _TurnState) -> Iterator[ChatEvent]:
+        chat, passages = self.settings.chat, t.plan.passages
+        t.answer, t.attributed = citations.attribute(t.answer.strip(), passages)
+        if chat.verify_numbers and citations.unsupported_numbers(t.answer, passages, t.question):
+            # A misremembered figure is worse than none: the source's own sentence instead,
+            # or, where no source sentence is about the question, the refusal.
+            t.usage["fallback"] = "unsupported_numbers"
+            t.answer = citations.extractive(t.question, passages) or chat.refusal
+        elif not citations.substantive(t.answer) or not citations.cited_numbers(t.answer):
+            # No answer, or one that no source supports: the evidence itself, quoted and cited.
+            quote = citations.extractive(t.question, passages)
+            if quote:
+                piece = ("\n\n" if t.answer else "") + quote
+                yield ChatEvent("token", text=piece)
+                t.answer += piece
+                t.usage["fallback"] = "extractive"
+
+    def _record(self, t: _TurnState) -> ChatEvent:
+        """The answer, its citations and its usage recorded; the ``done`` event."""
+        plan = t.plan
+        cites, invalid = citations.resolve(t.answer, plan.passages)
+        answer = t.preface + t.answer
+        t.usage.update({
+            "prompt_tokens": plan.prompt_tokens, "completion_tokens": t.gen.count_tokens(answer),
             "passages_in_prompt": sum(p.in_prompt for p in plan.passages),
             "passages_dropped": sum(not p.in_prompt for p in plan.passages),
             "history_turns": plan.history_turns, "injections_removed": plan.injections_removed,
-            "citations_attributed": attributed,
+            "citations_attributed": t.attributed,
         })
-        mid = rec.add_answer(principal, conversation_id, answer, retrieval_query=query, grounded=grounded,
-                             generator=gen.describe(), timings=timings, usage=usage, passages=plan.passages,
-                             channel=channel)
-        yield ChatEvent("done", turn=Turn(conversation_id, mid, answer, grounded, query,
-                                          plan.passages, cites, invalid, timings, usage,
-                                          self.settings.domain.disclaimer, gen.describe(), warnings))
+        mid = self.recorder.add_answer(t.principal, t.conversation_id, answer, retrieval_query=t.query,
+                                       grounded=t.grounded, generator=t.gen.describe(), timings=t.timings,
+                                       usage=t.usage, passages=plan.passages, channel=t.channel)
+        return ChatEvent("done", turn=Turn(t.conversation_id, mid, answer, t.grounded, t.query, plan.passages, cites,
+                                          invalid, t.timings, t.usage, self.settings.domain.disclaimer,
+                                          t.gen.describe(), t.warnings))
 
     def _unanswered(self, question: str, principal: str, plan: prompt.PromptPlan, answer: str, usage: dict) -> str:
         """Said instead of a model answer that failed the output check (an echo, a question,

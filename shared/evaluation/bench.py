@@ -98,7 +98,7 @@ class BenchRunner:
             "domain": s.domain.model_copy(update={"approach": "hybrid" if mode.retrieval else "finetune"}),
             "generation": s.generation.model_copy(update={"max_new_tokens": ANSWER_TOKENS}),
             "tools": ToolsSettings()})
-        return ChatEngine(Runtime(es, db=self.rt.db), generator=mode.generator)
+        return Runtime(es, db=self.rt.db).chat_engine(mode.generator)
 
     # -- one item in one mode -------------------------------------------------------------
     def score(self, item: Item, mode: Mode, engine, system: str, score_answer=None) -> dict:

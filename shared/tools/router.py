@@ -7,7 +7,6 @@ import re
 from datetime import date
 
 from ..numbers import numbers
-from ..plugins import TOOL_PROVIDER, lookup
 from ..settings import Settings
 from .attribution import misattributions
 from .base import Tool, ToolResult
@@ -44,11 +43,6 @@ class ToolBox:
                              f"(offered: {', '.join(sorted(tools))})")
         self._routes = [(re.compile("|".join(f"(?:{p})" for p in i.patterns), re.I), tools[i.tool])
                         for i in self.settings.intents]
-
-    @classmethod
-    def for_runtime(cls, runtime) -> "ToolBox | None":
-        provider = runtime.settings.tools.provider
-        return cls(runtime.settings, dict(lookup(TOOL_PROVIDER, provider)(runtime))) if provider else None
 
     def match(self, question: str) -> Tool | None:
         if not asks(question):

@@ -74,13 +74,13 @@ class FeedbackRequest(BaseModel):
     answer: str | None = Field(None, description="with `correct`: the answer it should have been")
 
 
-def add_openai_api(api, engine: ChatEngine) -> None:
-    """Registers /v1 on the FastAPI app ``api`` (before the Gradio mount, which owns ``/``)."""
+def add_openai_api(api, engine: ChatEngine, keys: ApiKeys) -> None:
+    """Registers /v1 on the FastAPI app ``api`` (before the Gradio mount, which owns ``/``);
+    ``keys`` are the API keys clients authenticate with."""
     from fastapi.responses import JSONResponse
 
     settings = engine.settings
     domain = settings.domain.name
-    keys = ApiKeys(engine.runtime.db)
 
     @api.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):

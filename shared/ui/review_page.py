@@ -12,8 +12,9 @@ import html
 from typing import Any
 
 from ..auth import Users
-from ..db import DatabaseUnavailable
+from ..db import Database, DatabaseUnavailable
 from ..candidates import Candidate, Candidates, ReviewError
+from ..settings import Settings
 
 PATH = "/review"
 
@@ -32,13 +33,13 @@ def _detail(c: Candidate, conversation: list[tuple[str, str]]) -> str:
             f"<details open><summary>Conversation</summary>{turns}</details></div>")
 
 
-def add_review_page(app, engine) -> None:
-    """Add ``/review`` to the chat UI ``app`` (a ``gr.Blocks``) of ``engine``'s domain."""
+def add_review_page(app, settings: Settings, db: Database) -> None:
+    """Add ``/review`` to the chat UI ``app`` (a ``gr.Blocks``) of the domain of ``settings``,
+    whose candidates and reviewers are in ``db``."""
     import gradio as gr
 
-    settings = engine.settings
     domain = settings.domain.name
-    queue, users = Candidates(engine.runtime.db, domain), Users(engine.runtime.db)
+    queue, users = Candidates(db, domain), Users(db)
 
     def reviewer(request: Any) -> str:
         if not settings.ui.login:

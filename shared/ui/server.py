@@ -4,20 +4,26 @@ chat API at ``/v1``) on its own port."""
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 from fastapi import Request  # at module level: FastAPI resolves the route's annotations here
 from starlette.routing import Mount
 
+from ..analysis.service import DocumentService
+from ..api_keys import ApiKeys
 from ..auth import Users
 from ..chat import ChatEngine
-from ..db import DatabaseUnavailable
+from ..db import Database, DatabaseUnavailable
 from .openai_api import add_openai_api
 from .render import span_page
 from .sessions import SessionStore
 
 
-def create_server(engine: ChatEngine):
+def create_server(engine: ChatEngine, *, db: Database, nodes: Callable[[list[str]], list],
+                  documents: DocumentService | None = None):
+    """The domain's app around ``engine``, given the parts its other pages use: ``db`` (logins,
+    sessions, API keys, review queue, readiness), ``nodes`` (the store's passages by node id,
+    for the span pages) and ``documents`` (the upload analysis; None for a domain without one)."""
     import gradio as gr
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse
@@ -35,24 +41,24 @@ def create_server(engine: ChatEngine):
     @api.get("/readyz")
     def readyz():
         """Readiness: send traffic only when the database answers and the model is loaded."""
-        report = readiness(engine)
+        report = readiness(engine, db)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     @api.get("/sources/{node_id:path}", response_class=HTMLResponse)
     def source(node_id: str) -> str:
         # The system context: public passages only (private ones stay behind RLS).
-        nodes = engine.runtime.store.get_nodes(node_ids=[node_id])
-        if not nodes:
+        found = nodes([node_id])
+        if not found:
             raise HTTPException(404, "no such public passage")
-        n = nodes[0]
+        n = found[0]
         return span_page(str(n.metadata.get("title") or node_id), str(n.metadata.get("doc_id") or n.ref_doc_id),
                          n.get_content(), n.metadata)
 
-    add_openai_api(api, engine)
+    add_openai_api(api, engine, ApiKeys(db))
     s = settings.ui
     # The login name becomes the principal of every query the session makes (RLS).
-    auth = Users(engine.runtime.db).verify if s.login else None
-    sessions = SessionStore(engine.runtime.db, settings.domain.name, s) if s.login else None
+    auth = Users(db).verify if s.login else None
+    sessions = SessionStore(db, settings.domain.name, s) if s.login else None
     if sessions is not None:
         _sign_out_route(api, cookie_id(settings.domain.name), sessions)
     # Gradio refuses far larger files before storing them; up to twice the limit they reach
@@ -60,7 +66,7 @@ def create_server(engine: ChatEngine):
     cap = int(settings.analysis.max_upload_mb * 2e6)
     # ssr_mode off: Gradio cannot render a multi-page app (the chat and /review) server-side
     # when mounted on FastAPI, and would say so at every start.
-    api = gr.mount_gradio_app(api, build_app(engine), path="/", auth=auth, server_name=s.host, server_port=s.port,
+    api = gr.mount_gradio_app(api, build_app(engine, db, documents), path="/", auth=auth, server_name=s.host, server_port=s.port,
                               max_file_size=cap, auth_message=f"Sign in to the {settings.domain.title}.", ssr_mode=False)
     if sessions is not None:
         gradio_app = next(r.app for r in api.routes if isinstance(r, Mount))
@@ -91,14 +97,14 @@ def _sign_out_route(api, name: str, sessions: SessionStore) -> None:
         return response
 
 
-def readiness(engine: ChatEngine) -> dict:
+def readiness(engine: ChatEngine, db: Database) -> dict:
     """Database reachable (through the application pool, as requests use it), model loaded,
     which adapter version answers, and what trains meanwhile."""
     from .chat_app import training_note
 
     report: dict = {"domain": engine.settings.domain.name, "ready": True}
     try:
-        with engine.runtime.db.session() as conn:
+        with db.session() as conn:
             conn.execute("SELECT 1")
         report["database"] = "ok"
     except DatabaseUnavailable as e:
@@ -109,7 +115,7 @@ def readiness(engine: ChatEngine) -> dict:
         report.update(ready=False, model_loaded=False, model_error=f"{type(e).__name__}: {e}")
     else:
         # Ready on the base model while its adapter trains: the answer says so.
-        report["training"] = training_note(engine, report) if report["database"] == "ok" else None
+        report["training"] = training_note(engine.settings, db, report) if report["database"] == "ok" else None
     return report
 
 
