@@ -30,8 +30,11 @@ from ..settings import read_model, regexes
 from .spelling import Normaliser
 from .triage import ClassifierSpec, RedFlagClassifier
 
-# A negation cue up to two words before a match, in the same clause.
-_NEGATED = re.compile(r"\b(no|not|without|denies|deny|no longer|nor)\b(\W+\w+){0,2}\W*$", re.I)
+# A negation cue up to two words before a match, in the same clause; or one that opens a
+# list the match ends ("no fever, cough or chest pain", "do not have any trouble breathing or
+# chest pain").
+_NEGATED = re.compile(r"\b(no|not|without|denies|deny|no longer|nor)\b(\W+\w+){0,2}\W*$"
+                      r"|\b(no|not|without|denies|deny|never)\b(\W+\w+){0,5}\W+or\W*$", re.I)
 _CLAUSE = re.compile(r"[.;!?]|\bbut\b|\bthough\b|\bnow\b", re.I)
 _TERM = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 
