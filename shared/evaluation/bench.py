@@ -89,7 +89,6 @@ class BenchRunner:
         """The chat engine of ``mode`` over ``rt``'s corpus: retrieval on or off, the mode's
         model pinned, short answers, no tools (a benchmark question about "the return on
         equity" is about its documents, not the asker's portfolio)."""
-        from ..chat.engine import ChatEngine
         from ..runtime import Runtime
         from ..settings import ToolsSettings
 
