@@ -67,9 +67,10 @@ class Runtime:
             return _FOLLOWERS[key].current()
         return shared_generator(s.generation, s.state_dir)
 
-    def current_generator(self):
-        """The generator provider: called per turn or analysis, it follows promotions."""
-        return self.generator
+    def generator_provider(self, pinned=None):
+        """What a service asks for its model, once per turn or analysis: ``pinned`` (tests,
+        benchmarks), or else the model serving now, so a promotion lands at the next call."""
+        return (lambda: pinned) if pinned is not None else (lambda: self.generator)
 
     def embed(self, texts):
         return self.embedding.embed(texts)
@@ -81,8 +82,8 @@ class Runtime:
 
         s = self.settings
         return ChatEngine(s, recorder=recorder or Recorder(self.db, s.domain.name),
-                          generator=_pinned(generator) if generator is not None else self.current_generator,
-                          retriever=self.retriever, embed=self.embed, tools=self.toolbox())
+                          generator=self.generator_provider(generator), retriever=self.retriever,
+                          embed=self.embed, tools=self.toolbox())
 
     def toolbox(self):
         """The domain's tools (None without a provider), each engine its own. A provider
@@ -98,8 +99,7 @@ class Runtime:
         analysis takes the model serving now. ``options``: see ``ClauseAnalyzer``."""
         from .analysis.analyzer import ClauseAnalyzer
 
-        return ClauseAnalyzer(self.settings, checklist,
-                              generator=_pinned(generator) if generator is not None else self.current_generator,
+        return ClauseAnalyzer(self.settings, checklist, generator=self.generator_provider(generator),
                               retriever=self.retriever, embed=self.embed, **options)
 
     def document_service(self, checklist=None):
@@ -152,8 +152,3 @@ class Runtime:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _pinned(generator):
-    """A provider that always gives ``generator``."""
-    return lambda: generator
