@@ -1,10 +1,11 @@
-"""``assistants db|engine|config|users|DOMAIN``: administration. The embedded Postgres, the
-managed model engine, a domain's
+"""``assistants db|engine|vllm|config|users|DOMAIN``: administration. The embedded Postgres,
+the managed model engine, the vLLM server, a domain's
 validated settings, the login accounts of the chat UIs, and each domain's own data commands
 (``domain.commands`` in its config, e.g. ``assistants finance update-market``)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -48,6 +49,42 @@ def cmd_engine(args) -> int:
           f"{status['slots']} slots, {status['threads']} threads; model {status['model']}")
     for i, adapter in enumerate(status["adapters"]):
         print(f"  LoRA {i}: {adapter}")
+    print(f"  log: {status['log']}")
+    return 0
+
+
+def cmd_vllm(args) -> int:
+    """vLLM serving the domains (the ``vllm`` profile): ``start`` it with the bundled model's HF
+    copy and every domain's promoted adapter under the domain's name, ``status``, ``stop``.
+    Its virtualenv comes from ``scripts/vllm.sh env``."""
+    from shared.generation import GenerationError
+    from shared.generation.vllm import VllmManager
+
+    state_dir = settings_for(domains()[0]).state_dir
+    manager = VllmManager(state_dir, args.env)
+    if args.action == "stop":
+        print("stopped" if manager.stop() else "not running")
+        return 0
+    if args.action == "start":
+        from shared.finetune.serving import vllm_spec
+
+        try:
+            spec = vllm_spec(state_dir, domains(), host=args.host, port=args.port, max_model_len=args.max_model_len)
+            running = manager.start(spec)
+        except GenerationError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"vLLM pid {running.pid} at {running.url}/v1 serving {spec.served_name}"
+              + "".join(f"\n  LoRA {name}: {path}" for name, path in spec.loras.items()))
+        return 0
+    status = manager.status()
+    if not status["running"]:
+        print(f"vLLM: not running (env {status['env']}, log {status['log']})")
+        return 0
+    print(f"vLLM: pid {status['pid']} at {status['url']}/v1, {'answering' if status['healthy'] else 'NOT answering'}; "
+          f"model {status['model']} ({status['model_dir']})")
+    for name, path in status["adapters"].items():
+        print(f"  LoRA {name}: {path}")
     print(f"  log: {status['log']}")
     return 0
 
@@ -107,6 +144,13 @@ def register(sub) -> None:
 
     command(sub, "engine", cmd_engine, "the managed llama.cpp engine serving the local model", domain=False).add_argument(
         "action", choices=["status", "stop"])
+
+    vl = command(sub, "vllm", cmd_vllm, "vLLM serving the domains' model and adapters (profile vllm)", domain=False)
+    vl.add_argument("action", choices=["start", "status", "stop"])
+    vl.add_argument("--env", type=Path, help="vLLM's virtualenv (default: $VLLM_VENV or <state>/vllm-env)")
+    vl.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    vl.add_argument("--port", type=int, default=8000)
+    vl.add_argument("--max-model-len", type=int, default=2048)
 
     command(sub, "config", cmd_config, "print a domain's validated settings")
 

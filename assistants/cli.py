@@ -10,6 +10,8 @@
   assistants import DOMAIN NAME PATH convert a dataset with the domain's importer, then ingest it
   assistants db start|stop|status    manage the embedded Postgres (ignored with DATABASE_URL)
   assistants engine status|stop      the managed llama.cpp engine serving the local model
+  assistants vllm start|status|stop  vLLM serving the model and every promoted adapter (profile vllm;
+                                     its env: scripts/vllm.sh env; --host, --port, --env)
   assistants ingest DOMAIN PATH...   incremental ingestion (--prune, --principal)
   assistants search DOMAIN QUERY     retrieval from the command line (--mode, -k, --as-of)
   assistants config DOMAIN           print the validated settings

@@ -141,6 +141,10 @@ class GenerationSettings(_Strict):
         "greedy answers may then differ on near-ties from a fresh evaluation (off: every prompt evaluated anew).")
     load_in_4bit: bool | None = Field(None, description="4-bit NF4 weights (unsloth/transformers); unset: only on CUDA.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend).")
+    server: Literal["openai", "vllm"] = Field(
+        "openai", description="openai backend: what serves `base_url`. `vllm`: a vLLM server (`scripts/vllm.sh`), "
+        "which also takes the repeat penalty, serves the bundled model under its content id when `model` is unset, "
+        "and loads the registry's PEFT adapters at run time, so `adapter: promoted` follows promotions live.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's API key.")
     tokenizer: str | None = Field(
         None, description="openai backend: a local GGUF or HF tokenizer for exact token budgets "

@@ -14,6 +14,27 @@ os.environ.setdefault("ASSISTANTS_PROFILE", "test")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# vLLM's own virtualenv (scripts/vllm.sh env; scripts/test.sh makes it in CI): the tests'
+# state dir is private, so they look for it where the repository's state dir keeps it.
+os.environ.setdefault("VLLM_VENV", str(ROOT / "var" / "vllm-env"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "require_vllm: needs vLLM's own virtualenv (scripts/vllm.sh env; "
+                            "VLLM_VENV), skipped with the reason elsewhere")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``require_vllm`` tests run where vLLM's environment exists, and say why they skip elsewhere."""
+    marked = [item for item in items if item.get_closest_marker("require_vllm")]
+    if not marked:
+        return
+    from shared.generation.vllm import cannot_run
+
+    reason = cannot_run(Path(os.environ["VLLM_VENV"]))
+    if reason:
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason=f"require_vllm: {reason}"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,6 +46,9 @@ def state_dir(tmp_path_factory) -> Path:
     from shared.generation.engine import EngineManager
 
     EngineManager(path).stop()  # the managed model engine outlives its apps, as in `up`
+    from shared.generation.vllm import VllmManager
+
+    VllmManager(path).stop()
     if not os.environ.get("DATABASE_URL"):
         from shared.db import embedded
 

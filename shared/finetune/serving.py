@@ -1,7 +1,8 @@
 """Serving the registry's promoted adapter: ``generation.adapter: promoted`` resolves to the
 artifact each backend loads (for llamacpp the GGUF export, by default merged into a copy
 of the base GGUF; for the engine the GGUF export, applied per request; the PEFT folder
-for transformers/unsloth), and a running server follows promotions between turns."""
+for transformers/unsloth; for vLLM the PEFT folder, loaded into the running server), and a
+running server follows promotions between turns."""
 from __future__ import annotations
 
 import logging
@@ -17,15 +18,15 @@ PROMOTED = "promoted"
 log = logging.getLogger(__name__)
 
 
-def artifact(adapter: Adapter, backend: str) -> str:
-    """The file or folder of ``adapter`` that ``backend`` loads."""
+def artifact(adapter: Adapter, backend: str, server: str = "openai") -> str:
+    """The file or folder of ``adapter`` that ``backend`` loads (on ``server``, for openai)."""
     if backend in ("llamacpp", "engine"):
         if not adapter.gguf.is_file():
             raise GenerationError(f"adapter {adapter.version} has no GGUF export; serve it with the transformers or "
                                   "unsloth backend")
         return str(adapter.gguf)
-    if backend in ("transformers", "unsloth"):
-        return str(adapter.peft_dir)
+    if backend in ("transformers", "unsloth") or (backend == "openai" and server == "vllm"):
+        return str(adapter.peft_dir)  # vLLM loads the PEFT folder into the running server
     raise GenerationError(f"the {backend} backend serves adapters by the name its server gives them: set "
                           "generation.adapter to that name instead of 'promoted'")
 
@@ -69,7 +70,7 @@ class PromotedAdapter:
             return shared_generator(g.model_copy(update={"adapter": None}), state_dir)
         check_base(adapter, g.model)
         backend = resolve(g.backend)
-        lora = artifact(adapter, backend)
+        lora = artifact(adapter, backend, g.server)
         if backend == "llamacpp" and g.merge_adapter:
             update = {"adapter": None, "model": str(merged_model(adapter, Path(lora), model_path(g.model)))}
         else:
@@ -94,3 +95,28 @@ class PromotedAdapter:
                     log.info("%s now serves adapter %s", self.settings.domain.name, version or "none (base model)")
                 self._version = version
             return self._generator
+
+
+def vllm_spec(state_dir: Path, domains: list[str], **kw):
+    """The vLLM server for a deployment: the bundled model's HF copy (dequantized once from
+    the GGUF under ``<state>/models``, since vLLM reads no GGUF on a CPU) served under the
+    GGUF's content id, and each domain's promoted adapter (PEFT folder) under the domain's
+    name. ``kw``: the rest of ``VllmSpec`` (host, port, ...)."""
+    from ..generation.models import bundled_gguf, dequantized_checkpoint
+    from ..generation.vllm import VllmSpec
+
+    gguf = bundled_gguf()
+    served = model_id(gguf)
+    loras = {}
+    for domain in domains:
+        adapter = AdapterRegistry(state_dir, domain).promoted()
+        if adapter is None:
+            continue
+        try:
+            check_base(adapter, None)
+        except GenerationError as e:
+            log.error("%s: not serving its promoted adapter on vLLM: %s", domain, e)
+            continue
+        loras[domain] = str(adapter.peft_dir.resolve())
+    base = dequantized_checkpoint(gguf, Path(state_dir) / "models")
+    return VllmSpec(model=str(base.resolve()), served_name=served, loras=loras, **kw)

@@ -9,21 +9,18 @@ again by the next turn that needs it; an engine lacking a newly promoted adapter
 replaced by one serving the old adapters plus the new."""
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 from .base import GenerationError
+from .process import alive, locked, log_tail, terminate
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120
@@ -84,21 +81,6 @@ class Running:
         return None if adapter is None else self.spec.adapters.index(adapter)
 
 
-def _alive(pid: int) -> bool:
-    try:  # our own child: reap it if it died (a zombie still takes signals)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process took the pid
-        return False
-    return True
-
-
 def _healthy(url: str, timeout: float = 2.0) -> bool:
     import httpx
 
@@ -122,15 +104,8 @@ class EngineManager:
         self.record = self.dir / "engine.json"
         self.log_file = self.dir / "engine.log"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "engine.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self):
+        return locked(self.dir / "engine.lock")
 
     def running(self) -> Running | None:
         """The recorded engine if its process lives."""
@@ -140,7 +115,7 @@ class EngineManager:
                                                                       "adapters": tuple(data["spec"]["adapters"])}))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return found if _alive(found.pid) else None
+        return found if alive(found.pid) else None
 
     def ensure(self, spec: EngineSpec, check_health: bool = False) -> Running:
         """An engine that serves ``spec``: the running one when it covers it, else a new one
@@ -184,22 +159,11 @@ class EngineManager:
         return started
 
     def _log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return log_tail(self.log_file, n)
 
     @staticmethod
     def _terminate(pid: int, grace_s: float = 10.0) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace_s
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, grace_s)
 
     def status(self) -> dict:
         current = self.running()
