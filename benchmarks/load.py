@@ -6,6 +6,14 @@ with parallel slots: ``generation.serve: engine``), one after the other in one r
 
   python benchmarks/load.py [--users 20] [--duration 60] [--domain finance] [--max-requests N]
                             [--url http://127.0.0.1:PORT] [--auth USER:PASSWORD ...] [--questions Q ...]
+                            [--engine llamacpp|vllm] [--vllm-env DIR]
+
+``--engine vllm`` compares, in the same run and the same way, the managed llama.cpp engine
+with vLLM (the ``vllm`` profile: the app on the ``openai`` backend against one vLLM server,
+started for the run from its own virtualenv, ``scripts/vllm.sh env``, and stopped after);
+its last line is ``RESULT users=<n> engine=vllm vllm_over_llamacpp_turns_ratio=<turns/s
+ratio> vllm_turns_s= llamacpp_turns_s= vllm_ttft_p50_s= vllm_ttft_p95_s= llamacpp_ttft_p50_s=
+llamacpp_ttft_p95_s= errors=<n>``.
 
 Without ``--url`` it prepares its own deployment in a temporary state dir, exactly as a
 user would (``assistants up --no-serve --no-train``: samples ingested, finance's logins,
@@ -91,6 +99,11 @@ NOMODEL = {"finance": ["What does Zed Quill hold in his brokerage account?"],
 # How each mode serves the model; both with a generation queue as deep as the users.
 MODES = {"serialized": {"ASSISTANTS_GENERATION__SERVE": "in-process"},
          "concurrent": {"ASSISTANTS_GENERATION__SERVE": "engine"}}
+# --engine vllm: the local llama.cpp engine against vLLM (the `vllm` profile: the openai
+# backend against one vLLM server from its own virtualenv, started for the run).
+VLLM_MODES = {"engine": {"ASSISTANTS_GENERATION__SERVE": "engine"},
+              "vllm": {"ASSISTANTS_GENERATION__BACKEND": "openai", "ASSISTANTS_GENERATION__SERVER": "vllm",
+                       "ASSISTANTS_GENERATION__MAX_CONCURRENCY": "8"}}  # as in shared/profiles/vllm.yaml
 ERROR_STATUS = "**Error:**"
 STARTED = {"PROCESSING", "ITERATING", "PROGRESS", "FINISHED"}
 
@@ -250,9 +263,30 @@ def prepared(startup_s: float) -> Iterator[Path]:
     finally:
         from shared.db import embedded
         from shared.generation.engine import EngineManager
+        from shared.generation.vllm import VllmManager
 
         EngineManager(state).stop()
+        VllmManager(state).stop()
         embedded.stop(state / "pg")
+
+
+@contextmanager
+def vllm_server(state: Path, domain: str, env_dir: Path | None, startup_s: float) -> Iterator[dict[str, str]]:
+    """vLLM started as `scripts/vllm.sh start` starts it, in the run's state dir, on a free
+    loopback port; yields the serve env that points the app at it; stopped after."""
+    from shared.finetune.serving import vllm_spec
+    from shared.generation.vllm import VllmManager
+
+    manager = VllmManager(state, env_dir)
+    spec = vllm_spec(state, [domain], port=free_port())
+    t0 = time.monotonic()
+    manager.start(spec, timeout_s=startup_s)
+    print(f"vllm: started in {time.monotonic() - t0:.0f} s at {spec.url} ({spec.served_name}, "
+          f"adapters {list(spec.loras) or 'none'})", flush=True)
+    try:
+        yield {"ASSISTANTS_GENERATION__BASE_URL": f"{spec.url}/v1"}
+    finally:
+        manager.stop()
 
 
 @contextmanager
@@ -476,13 +510,21 @@ def main() -> None:
                     " (default: one per question, the mix the users ask)")
     ap.add_argument("--turns", type=int, default=3, help="questions per conversation")
     ap.add_argument("--timeout", type=float, default=300, help="seconds a turn may take before it counts as failed")
-    ap.add_argument("--hard-limit", type=float, default=1800,
-                    help="seconds for everything after the deployment is prepared (both modes)")
+    ap.add_argument("--hard-limit", type=float,
+                    help="seconds for everything after the deployment is prepared (both modes; default 1800, "
+                         "2700 with --engine vllm, whose start took 1-4 minutes here)")
     ap.add_argument("--url", help="a running deployment on this machine, instead of a temporary one")
     ap.add_argument("--auth", action="append", metavar="USER:PASSWORD", help="a login (repeat: users cycle through)")
     ap.add_argument("--questions", nargs="+", help="default: the domain's chat.examples (and portfolio questions)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--engine", choices=["llamacpp", "vllm"], default="llamacpp",
+                    help="llamacpp: serialized vs the managed llama.cpp engine; vllm: that engine vs vLLM "
+                         "(the `vllm` profile), one after the other")
+    ap.add_argument("--vllm-env", type=Path, default=Path(os.environ.get("VLLM_VENV") or ROOT / "var" / "vllm-env"),
+                    help="vLLM's virtualenv (scripts/vllm.sh env)")
     args = ap.parse_args()
+    if args.hard_limit is None:
+        args.hard_limit = 2700 if args.engine == "vllm" else 1800
     if args.users < 1 or args.duration <= 0 or args.turns < 1:
         ap.error("--users, --duration and --turns must be positive")
     if args.url and urlparse(args.url).hostname not in LOOPBACK:
@@ -500,16 +542,26 @@ def main() -> None:
         records = Records(settings_for(args.domain), own=not args.url)
         stack.callback(records.close)
         who = "anonymous sessions" if auths == [None] else f"{len(auths)} login(s)"
-        modes = {"as served": None} if args.url else MODES
+        modes = {"as served": None} if args.url else VLLM_MODES if args.engine == "vllm" else MODES
         with hard_limit(args.hard_limit):
             for mode, env in modes.items():
                 deep = {"ASSISTANTS_GENERATION__MAX_QUEUE": str(args.users),
                         "ASSISTANTS_GENERATION__QUEUE_TIMEOUT_S": str(args.timeout)}
-                with (nullcontext(args.url) if env is None else served(args.domain, state, {**env, **deep},
-                                                                        STARTUP_S)) as url:
+                with ExitStack() as mode_stack:
+                    if mode == "vllm":
+                        deep.update(mode_stack.enter_context(vllm_server(state, args.domain, args.vllm_env, STARTUP_S)))
+                    url = args.url if env is None else mode_stack.enter_context(
+                        served(args.domain, state, {**env, **deep}, STARTUP_S))
                     print(f"{mode}: {url}: {args.domain}, {who}, {len(questions)} questions", flush=True)
                     results[mode] = measure(url, args, questions, auths, nomodel)
         errors = report(results, args.users, records)
+    if args.engine == "vllm" and "vllm" in results:
+        (_, engine), (_, vllm) = (results[m].rows("", args.users) for m in ("engine", "vllm"))
+        print(f"RESULT users={args.users} engine=vllm vllm_over_llamacpp_turns_ratio={vllm['rps'] / engine['rps']:.2f} "
+              f"vllm_turns_s={vllm['rps']:.3f} llamacpp_turns_s={engine['rps']:.3f} "
+              f"vllm_ttft_p50_s={vllm['ttft'][0]:.2f} vllm_ttft_p95_s={vllm['ttft'][1]:.2f} "
+              f"llamacpp_ttft_p50_s={engine['ttft'][0]:.2f} llamacpp_ttft_p95_s={engine['ttft'][1]:.2f} errors={errors}")
+        sys.exit(1 if errors else 0)
     last = results.get("concurrent") or results["as served"]
     alone, loaded = last.rows("", args.users)
     ratio = loaded["ttft"][1] / alone["ttft"][1]
