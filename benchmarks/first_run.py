@@ -2,7 +2,7 @@
 venv ready) until each of the three UIs answers a question through its API, and what a
 background training job costs a user's time to first token.
 
-  python benchmarks/first_run.py [--max-steps 60] [--ttft-turns 3] [--timeout 3600]
+  python benchmarks/first_run.py [--max-steps 60] [--ttft-turns 3] [--timeout 3600] [--keep DIR]
 
 It runs ``assistants up --port-base P`` in a temporary state dir (its own embedded
 Postgres; ``DATABASE_URL`` is ignored), then:
@@ -123,9 +123,14 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, help="training steps of each background job (default: train.yaml's)")
     ap.add_argument("--ttft-turns", type=int, default=3, help="finance questions timed in each phase")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed for the jobs to finish")
+    ap.add_argument("--keep", type=Path, help="an empty state dir to run in and keep (its trained adapters) "
+                                              "instead of a temporary one")
     args = ap.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="bench-first-run-"))
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        raise SystemExit(f"--keep {args.keep}: not empty; a first run starts from an empty state dir")
+    state = Path(tempfile.mkdtemp(prefix="bench-first-run-")) if not args.keep else args.keep.resolve()
+    state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("ASSISTANTS_DATABASE__")}
     env.update(ASSISTANTS_STATE_DIR=str(state), ASSISTANTS_JOBS__POLL_S="1")
     if args.max_steps:
@@ -170,9 +175,12 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         from shared.db import embedded
+        from shared.generation.engine import EngineManager
 
+        EngineManager(state).stop()  # the model engine outlives `up`, as the embedded Postgres does
         embedded.stop(state / "pg")
-        shutil.rmtree(state, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
