@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistants.domains import domain_dir, settings_for  # noqa: E402
-from shared.chat import ChatEngine  # noqa: E402
 from shared.chat.answer_check import leading_restatements, verdict  # noqa: E402
 from shared.evaluation.conversations import context_for  # noqa: E402
 from shared.evaluation.expectations import non_answer  # noqa: E402
@@ -33,7 +32,7 @@ from shared.runtime import Runtime  # noqa: E402
 
 def rates(rt: Runtime, generator, questions: list[str], checked: bool) -> dict[str, float]:
     s = rt.settings.model_copy(update={"chat": rt.settings.chat.model_copy(update={"answer_check": checked})})
-    engine = ChatEngine(Runtime(s, db=rt.db), generator)
+    engine = Runtime(s, db=rt.db).chat_engine(generator)
     ctx = context_for(s)
     none = opens = 0
     for i, q in enumerate(questions):

@@ -86,7 +86,6 @@ def main() -> None:
 
     from assistants.domains import settings_for
     from shared.analysis import Checklist
-    from shared.analysis.analyzer import ClauseAnalyzer
     from shared.analysis.upload import UploadError, accept_upload, ingest_upload
     from shared.finetune.registry import AdapterRegistry
     from shared.finetune.serving import PromotedAdapter
@@ -127,7 +126,7 @@ def main() -> None:
     modes = {"hybrid": (tuned, True), "rag_only": (base, True), "ft_only": (tuned, False)}
     results = {}
     for mode, (gen, use_retrieval) in modes.items():
-        analyzer = ClauseAnalyzer(rt, checklist, generator=gen, use_retrieval=use_retrieval, show_bar=True)
+        analyzer = rt.clause_analyzer(checklist, generator=gen, use_retrieval=use_retrieval, show_bar=True)
         runs: dict[str, list] = {}
         t0 = time.perf_counter()
         for name, contracts in sets.items():
