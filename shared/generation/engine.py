@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .base import GenerationError
-from .process import alive, locked, log_tail, terminate
+from .process import ManagedServer, alive, healthy, terminate
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120
@@ -81,31 +81,17 @@ class Running:
         return None if adapter is None else self.spec.adapters.index(adapter)
 
 
-def _healthy(url: str, timeout: float = 2.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-class EngineManager:
+class EngineManager(ManagedServer):
     """Starts, finds, restarts and stops the engine of one state dir."""
 
     def __init__(self, state_dir: Path):
-        self.dir = Path(state_dir) / "engine"
-        self.record = self.dir / "engine.json"
-        self.log_file = self.dir / "engine.log"
-
-    def _locked(self):
-        return locked(self.dir / "engine.lock")
+        super().__init__(state_dir, "engine")
 
     def running(self) -> Running | None:
         """The recorded engine if its process lives."""
@@ -121,11 +107,11 @@ class EngineManager:
         """An engine that serves ``spec``: the running one when it covers it, else a new one
         (keeping the old one's adapters); ``check_health`` also replaces one that no longer answers."""
         current = self.running()
-        if current and current.spec.covers(spec) and not (check_health and not _healthy(current.url)):
+        if current and current.spec.covers(spec) and not (check_health and not healthy(current.url)):
             return current
         with self._locked():
             current = self.running()  # another process may have started one meanwhile
-            if current and current.spec.covers(spec) and _healthy(current.url):
+            if current and current.spec.covers(spec) and healthy(current.url):
                 return current
             wanted = current.spec.including(spec) if current else spec
             if current:
@@ -148,7 +134,7 @@ class EngineManager:
                 cwd=Path(__file__).resolve().parents[2], preexec_fn=lambda: os.nice(max(0, spec.nice - os.nice(0))))
         started = Running(proc.pid, port, spec)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(started.url, timeout=1):
+        while not healthy(started.url, timeout=1):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self._terminate(proc.pid)
                 raise GenerationError(f"the model engine did not start (exit {proc.poll()}); see {self.log_file}:\n"
@@ -158,27 +144,14 @@ class EngineManager:
         log.info("engine pid %s on %s: %s slots, adapters %s", started.pid, started.url, spec.slots, spec.adapters)
         return started
 
-    def _log_tail(self, n: int = 20) -> str:
-        return log_tail(self.log_file, n)
-
     @staticmethod
-    def _terminate(pid: int, grace_s: float = 10.0) -> None:
-        terminate(pid, grace_s)
+    def _terminate(pid: int) -> None:
+        terminate(pid, grace_s=10.0)
 
     def status(self) -> dict:
         current = self.running()
         if current is None:
             return {"running": False, "log": str(self.log_file)}
-        return {"running": True, "pid": current.pid, "url": current.url, "healthy": _healthy(current.url),
+        return {"running": True, "pid": current.pid, "url": current.url, "healthy": healthy(current.url),
                 "model": current.spec.model, "adapters": list(current.spec.adapters), "slots": current.spec.slots,
                 "threads": current.spec.threads, "log": str(self.log_file)}
-
-    def stop(self) -> bool:
-        """Stop the engine; False when none ran."""
-        with self._locked():
-            current = self.running()
-            self.record.unlink(missing_ok=True)
-            if current is None:
-                return False
-            self._terminate(current.pid)
-            return True

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .base import GenerationError
-from .process import alive, locked, log_tail, terminate
+from .process import ManagedServer, alive, healthy, terminate
 
 log = logging.getLogger(__name__)
 # The CPU build that was measured here (issue 24): a third-party repackaging of vLLM on PyPI.
@@ -116,16 +116,6 @@ class VllmRunning:
         return self.spec.url
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    """``url``: the server root (no /v1)."""
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def server_root(base_url: str) -> str:
     base = base_url.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
@@ -162,17 +152,14 @@ def load_lora(base_url: str, name: str, path: str | Path, client=None) -> None:
                               f"({resp.status_code}): {resp.text[:300]}")
 
 
-class VllmManager:
+class VllmManager(ManagedServer):
     """Starts, finds and stops the vLLM server of one state dir."""
 
-    def __init__(self, state_dir: Path, env: Path | None = None):
-        self.dir = Path(state_dir) / "vllm"
-        self.record = self.dir / "vllm.json"
-        self.log_file = self.dir / "vllm.log"
-        self.env = (Path(env) if env else default_env(state_dir)).absolute()
+    log_lines = 25
 
-    def _locked(self):
-        return locked(self.dir / "vllm.lock")
+    def __init__(self, state_dir: Path, env: Path | None = None):
+        super().__init__(state_dir, "vllm")
+        self.env = (Path(env) if env else default_env(state_dir)).absolute()
 
     def running(self) -> VllmRunning | None:
         try:
@@ -226,13 +213,10 @@ class VllmManager:
         log.info("vLLM pid %s on %s: %s, adapters %s", started.pid, started.url, spec.served_name, list(spec.loras))
         return started
 
-    def _log_tail(self, n: int = 25) -> str:
-        return log_tail(self.log_file, n)
-
     @staticmethod
-    def _terminate(pid: int, grace_s: float = 20.0) -> None:
+    def _terminate(pid: int) -> None:
         """The server and its engine-core child: the whole process group."""
-        terminate(pid, grace_s, group=True)
+        terminate(pid, grace_s=20.0, group=True)
 
     def status(self) -> dict:
         current = self.running()
@@ -243,13 +227,4 @@ class VllmManager:
         return {"running": True, "pid": current.pid, "url": current.url, "healthy": ok,
                 "model": current.spec.served_name, "model_dir": current.spec.model, "adapters": loras,
                 "log": str(self.log_file), "env": str(self.env)}
-
-    def stop(self) -> bool:
-        with self._locked():
-            current = self.running()
-            self.record.unlink(missing_ok=True)
-            if current is None:
-                return False
-            self._terminate(current.pid)
-            return True
 
