@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Callable
 
 from shared.plugins import tool_provider
-from shared.tools import ToolCall, ToolResult
+from shared.tools import ToolCall, ToolParts, ToolResult
 
 from . import portfolio as pf
 from .references import Resolver, possessive
@@ -282,9 +282,9 @@ class QuoteTool:
 
 
 @tool_provider("finance")
-def tools(runtime) -> dict:
+def tools(parts: ToolParts) -> dict:
     """The provider named in finance/config.yaml (tools.provider)."""
-    db = runtime.db
+    db = parts.db
     found = {"quote": QuoteTool(db)}
     for fn, description in ((value, "total and per-account value with every holding"),
                             (allocation, "allocation by asset class and sector"),

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
@@ -22,7 +22,7 @@ from shared.ingest.importers import read_records
 from shared.plugins import importer, tool_provider, training_source
 from shared.store.pgvector_store import SIMILARITY_KEY
 from shared.text import words_only
-from shared.tools.base import ToolCall, ToolResult
+from shared.tools.base import ToolCall, ToolParts, ToolResult
 
 from . import cleaning
 
@@ -178,15 +178,15 @@ class PossibleConditions:
     name = "possible_conditions"
     description = "possible conditions for described symptoms, each with a reason and an urgent sign"
 
-    def __init__(self, runtime, top: int = 3):
-        self.runtime, self.top = runtime, top
+    def __init__(self, retriever: Callable[..., Any], min_relevance: float, top: int = 3):
+        self.retriever, self.min_relevance, self.top = retriever, min_relevance, top
 
     def nearest(self, question: str, principal: str) -> list[Condition]:
         from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
         only = MetadataFilters(filters=[MetadataFilter(key="category", value="condition")])
-        hits = self.runtime.retriever(principal=principal, filters=only, top_k=self.top * 2).retrieve(question)
-        least = self.runtime.settings.chat.min_relevance
+        hits = self.retriever(principal=principal, filters=only, top_k=self.top * 2).retrieve(question)
+        least = self.min_relevance
         found: dict[str, Condition] = {}
         for h in hits:
             m = h.node.metadata
@@ -208,6 +208,6 @@ class PossibleConditions:
 
 
 @tool_provider("medical")
-def tools(runtime) -> dict:
+def tools(parts: ToolParts) -> dict:
     """The provider named in medical/config.yaml (tools.provider)."""
-    return {PossibleConditions.name: PossibleConditions(runtime)}
+    return {PossibleConditions.name: PossibleConditions(parts.retriever, parts.settings.chat.min_relevance)}

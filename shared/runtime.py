@@ -86,13 +86,16 @@ class Runtime:
                           embed=self.embed, tools=self.toolbox())
 
     def toolbox(self):
-        """The domain's tools (None without a provider), each engine its own. A provider
-        takes this runtime and picks the parts its tools use (the database, the retriever)."""
+        """The domain's tools (None without a provider), each engine its own. A provider is
+        handed the parts its tools may use (``ToolParts``), not this root."""
         from .plugins import TOOL_PROVIDER, lookup
-        from .tools import ToolBox
+        from .tools import ToolBox, ToolParts
 
         provider = self.settings.tools.provider
-        return ToolBox(self.settings, dict(lookup(TOOL_PROVIDER, provider)(self))) if provider else None
+        if not provider:
+            return None
+        parts = ToolParts(settings=self.settings, db=self.db, retriever=self.retriever)
+        return ToolBox(self.settings, dict(lookup(TOOL_PROVIDER, provider)(parts)))
 
     def clause_analyzer(self, checklist, generator=None, **options):
         """The clause analysis of ``checklist``; ``generator`` pins one model, unset each

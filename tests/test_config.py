@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -36,14 +35,14 @@ def test_domain_config_is_valid(domain):
             mode, _, metric = key.partition(".")
             assert mode in spec.modes and metric, f"threshold {key!r} names no mode.metric of {name}"
     from shared import plugins
-    from shared.tools import ToolBox
+    from shared.tools import ToolBox, ToolParts
 
     for kind, name in [(plugins.SETUP_HOOK, s.domain.setup), (plugins.COMMAND_GROUP, s.domain.commands),
                        *((plugins.IMPORTER, n) for n in s.domain.importers.values())]:
         assert name is None or callable(plugins.lookup(kind, name)), "each plugin the config names is registered"
     assert s.domain.migrations is None or any((domain_dir(domain) / s.domain.migrations).glob("*.sql"))
     if s.tools.provider:  # every intent routes to a tool the provider offers (tools only keep the db handle)
-        assert ToolBox(s, plugins.lookup(plugins.TOOL_PROVIDER, s.tools.provider)(SimpleNamespace(db=None)))._routes
+        assert ToolBox(s, plugins.lookup(plugins.TOOL_PROVIDER, s.tools.provider)(ToolParts(settings=s, db=None, retriever=None)))._routes
     from shared.finetune.config import load_finetune_config
 
     data = load_finetune_config(domain_dir(domain)).data

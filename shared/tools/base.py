@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ..types import Passage
 
@@ -51,6 +51,16 @@ class ToolResult:
         out = asdict(self)
         out["as_of"] = self.as_of.isoformat() if self.as_of else None
         return out
+
+
+@dataclass(frozen=True)
+class ToolParts:
+    """What a domain's tool provider may build its tools from, handed over by the
+    composition root: a provider picks what its tools use and never sees the root."""
+
+    settings: Any                      # the domain's Settings
+    db: Any                            # the domain's Database (row-level security applies per principal)
+    retriever: Callable[..., Any]      # retriever(principal=, as_of=, mode=, top_k=, filters=) -> llama-index retriever
 
 
 class Tool(Protocol):
