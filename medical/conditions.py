@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
-from shared.finetune.data import clean_text, group_hash
+from shared.finetune.data import group_hash, strip_markup
 from shared.ingest.importers import read_records
 from shared.plugins import importer, tool_provider, training_source
 from shared.store.pgvector_store import SIMILARITY_KEY
@@ -65,7 +65,7 @@ def signs_in(text: str) -> list[str]:
 
 # -- the corpus -------------------------------------------------------------------------
 def _medquad_text(row: dict) -> str:
-    text = clean_text(row.get("answer") or "")
+    text = strip_markup(row.get("answer") or "")
     for rule in (cleaning.strip_key_points, cleaning.rewrite_phenotype_table,
                  cleaning.strip_restated_question, cleaning.strip_navigation):
         text = rule(row.get("question") or "", text)

@@ -10,7 +10,7 @@ import pytest
 from assistants.domains import DOMAINS, domain_dir
 from shared.finetune import AdapterRegistry, PromotionRefused, load_finetune_config
 from shared.finetune.config import DataArgs, DataSource
-from shared.finetune.data import clean_text, dedupe, prepare, scrub, split, Example, DataCard
+from shared.finetune.data import strip_markup, dedupe, prepare, scrub, split, Example, DataCard
 from shared.settings import ConfigError
 
 
@@ -30,7 +30,7 @@ def test_train_yaml_errors_name_the_key(tmp_path):
 
 
 def test_clean_and_scrub():
-    assert clean_text("<p>Hello&nbsp;<b>world</b></p>\n\n\n  next ") == "Hello world\n\nnext"
+    assert strip_markup("<p>Hello&nbsp;<b>world</b></p>\n\n\n  next ") == "Hello world\n\nnext"
     counts = Counter()
     out = scrub("Write to jane.doe@example.org or call (555) 123-4567; SSN 123-45-6789, MRN: 8812345.", counts)
     assert "example.org" not in out and "4567" not in out and "6789" not in out and "8812345" not in out

@@ -111,7 +111,9 @@ _TAG = re.compile(r"<[^>]{1,200}>")
 _WS = re.compile(r"[^\S\n]+")  # any whitespace but newlines (incl. the \xa0 of &nbsp;)
 
 
-def clean_text(text: str) -> str:
+def strip_markup(text: str) -> str:
+    """``text`` without HTML tags and entities, spaces collapsed, at most one blank line in a row
+    (answers scraped from web pages); not ``shared.text.clean_text``, which keeps markup."""
     text = html.unescape(_TAG.sub(" ", text))
     text = _WS.sub(" ", text)
     return re.sub(r"\n\s*\n+", "\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
@@ -224,7 +226,7 @@ def prepare(args: DataArgs, base: Path, system: str | None) -> tuple[list[dict],
     card.steps.append(("loaded", len(examples)))
 
     for ex in examples:
-        ex.question, ex.answer = clean_text(ex.question), clean_text(ex.answer)
+        ex.question, ex.answer = strip_markup(ex.question), strip_markup(ex.answer)
     clean_answers(examples, args.cleaners, card)
     cleaned = []
     for ex in examples:
