@@ -7,12 +7,19 @@ Rules are checked alone (deterministic) and with the classifier layer on the rea
 embedding model; the escalation names the right action for its category."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from assistants.domains import settings_for
-from shared.chat.rules import SafetyRules
+from shared.chat.rules import RuleFile, SafetyRules
+from shared.chat.triage import SHIPPED, ClassifierSpec, RedFlagClassifier, read_bank
+from shared.settings import read_model
 from shared.chat.spelling import Normaliser, distance
 
+ROOT = Path(__file__).resolve().parents[1]
 RULES = SafetyRules.for_settings(settings_for("medical"))
 
 BY_CATEGORY = {
@@ -180,8 +187,35 @@ def test_classifier_stays_quiet_on_near_misses(layered, text):
     assert layered.check(text).escalations == []
 
 
-def test_classifier_is_cached_per_bank(layered, state_dir):
-    cached = list((state_dir / "triage").glob("*.npz"))
-    assert cached, "the fitted weights are cached under the state dir"
-    again = SafetyRules.for_settings(settings_for("medical"), embed=lambda texts: pytest.fail("re-embedded the bank"))
-    assert again.classifier is not None and again.classifier.labels == layered.classifier.labels
+def test_the_shipped_fit_is_the_current_banks_fit(embedding):
+    """A first start loads medical's shipped fit instead of embedding the whole bank; the fit
+    must be the one the bank and the classifier section give now."""
+    s = settings_for("medical")
+    rules_file = s.domain.root / s.chat.rules
+    spec = read_model(rules_file, RuleFile, "safety rules").classifier
+    shipped = rules_file.parent / SHIPPED
+    name = f"{RedFlagClassifier.key(spec, rules_file.parent, s.embedding.model)}.npz"
+    assert [p.name for p in shipped.glob("*.npz")] == [name], \
+        f"stale or missing shipped fit: run python scripts/ship_triage_fit.py {rules_file.relative_to(ROOT)}"
+    loaded = SafetyRules.for_settings(s, embed=lambda texts: pytest.fail("re-embedded the bank")).classifier
+    fresh = RedFlagClassifier.fit(embedding.embed, *read_bank(*[rules_file.parent / b for b in spec.bank]),
+                                  spec.benign, spec.threshold, spec.regularisation)
+    probe = [t for t, _ in zip(NEAR_MISSES, range(20))] + ["my dad's words are all jumbled"]
+    vectors = embedding.embed(probe)
+    assert loaded.labels == fresh.labels
+    assert np.abs(loaded.probabilities(probe, vectors) - fresh.probabilities(probe, vectors)).max() < 1e-3
+
+
+def test_another_bank_is_fitted_once_and_cached(embedding, tmp_path):
+    bank = tmp_path / "bank.jsonl"
+    rows = [("crushing chest pain and sweating", "cardiac"), ("my chest feels like an elephant sits on it", "cardiac"),
+            ("what is a good stretch for tight hamstrings", "benign"), ("how long should I boil an egg", "benign")]
+    bank.write_text("\n".join(json.dumps({"text": t, "label": label}) for t, label in rows))
+    spec = ClassifierSpec(bank=["bank.jsonl"])
+    first = RedFlagClassifier.from_bank(spec, tmp_path, embedding.embed, tmp_path / "cache", "some-model")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    again = RedFlagClassifier.from_bank(spec, tmp_path, lambda texts: pytest.fail("re-embedded the bank"),
+                                        tmp_path / "cache", "some-model")
+    assert again.labels == first.labels and np.allclose(again.coef, first.coef)
+    other_model = RedFlagClassifier.key(spec, tmp_path, "another-model")
+    assert other_model != RedFlagClassifier.key(spec, tmp_path, "some-model"), "a fit is per embedding model"

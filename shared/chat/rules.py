@@ -26,7 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..settings import read_model, regexes
+from ..settings import ConfigError, read_model, regexes
 from .spelling import Normaliser
 from .triage import ClassifierSpec, RedFlagClassifier
 
@@ -146,13 +146,14 @@ class SafetyRules:
         self.classifier_unless = list(classifier_unless)
 
     @classmethod
-    def load(cls, path: Path, embed=None, cache_dir: Path | None = None) -> SafetyRules:
-        """With ``embed`` (texts -> normalised vectors), the file's classifier layer is built
-        too (fitted once on its bank, cached under ``cache_dir``)."""
+    def load(cls, path: Path, embed=None, cache_dir: Path | None = None, model_id: str = "") -> SafetyRules:
+        """With ``embed`` (texts -> normalised vectors, of the embedding model ``model_id``),
+        the file's classifier layer is built too (the shipped fit, or fitted once on its bank
+        and cached under ``cache_dir``)."""
         spec = read_model(path, RuleFile, "safety rules")
         classifier = None
         if spec.classifier is not None and embed is not None:
-            classifier = RedFlagClassifier.from_bank(spec.classifier, Path(path).parent, embed, cache_dir)
+            classifier = RedFlagClassifier.from_bank(spec.classifier, Path(path).parent, embed, cache_dir, model_id)
             classifier.require_messages(spec.messages)
         quiet = spec.classifier.unless if spec.classifier else []
         return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, quiet)
@@ -162,7 +163,8 @@ class SafetyRules:
         name = settings.chat.rules
         if not name:
             return cls()
-        return cls.load(Path(settings.domain.root or ".") / name, embed, Path(settings.state_dir) / "triage")
+        return cls.load(Path(settings.domain.root or ".") / name, embed, Path(settings.state_dir) / "triage",
+                        settings.embedding.model)
 
     def check(self, question: str, history: Sequence[dict] = ()) -> Verdict:
         """``history`` is the conversation so far as chat messages. A red flag told in parts
@@ -207,3 +209,25 @@ def _completes(fires: Callable[[str], bool], text: str, earlier: str) -> bool:
     if fires(text):
         return True
     return bool(earlier) and fires(f"{earlier}\n{text}") and not fires(earlier)
+
+
+def ship_fit(path: Path, model: str) -> Path:
+    """Fits the classifier of the rules file ``path`` with the embedding model ``model`` and
+    writes it where ``RedFlagClassifier.from_bank`` looks first (``fitted/`` beside the rules
+    file), removing fits of earlier banks: run after changing a bank or the classifier
+    section, and commit the file (``scripts/ship_triage_fit.py``)."""
+    from ..embedding import SentenceEmbedding
+    from ..settings import EmbeddingSettings
+    from .triage import SHIPPED
+
+    spec = read_model(path, RuleFile, "safety rules").classifier
+    if spec is None:
+        raise ConfigError(f"{path} has no classifier section")
+    folder = Path(path).parent
+    out = folder / SHIPPED / f"{RedFlagClassifier.key(spec, folder, model)}.npz"
+    for old in (folder / SHIPPED).glob("*.npz"):
+        old.unlink()
+    embed = SentenceEmbedding(EmbeddingSettings(model=model)).embed
+    RedFlagClassifier.from_bank(spec, folder, embed, None, model).save(out)
+    return out
+

@@ -4,12 +4,17 @@ benign). Rules catch the phrasings someone wrote down; this catches the ones nob
 ("my dad's words are coming out wrong"), because similar situations embed close together.
 
 A message escalates when the probability of ``benign`` falls below the threshold, and
-its category is the likeliest emergency one. The fitted weights are cached per bank
-content, so a server start does not re-embed the bank."""
+its category is the likeliest emergency one. The fitted weights are keyed by the bank's
+content, the classifier section and the embedding model: a domain ships the fit of its
+own bank (``fitted/KEY.npz`` beside the rules file, written by ``python -m shared.chat.rules
+RULES_FILE``), so a first start does not spend half a minute embedding thousands of
+messages; any other combination (a new bank, another embedding model) is fitted once and
+cached under the state dir."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..settings import ConfigError, regexes
 
 Embed = Callable[[list[str]], np.ndarray]
+SHIPPED = "fitted"  # beside the rules file: the fit a domain ships for its own bank and default embedding model
 
 
 class ClassifierSpec(BaseModel):
@@ -77,24 +83,40 @@ class RedFlagClassifier:
         model = LogisticRegression(C=regularisation, max_iter=2000).fit(x, list(labels))
         return cls(embed, [str(c) for c in model.classes_], model.coef_, model.intercept_, benign, threshold)
 
-    @classmethod
-    def from_bank(cls, spec: ClassifierSpec, folder: Path, embed: Embed, cache_dir: Path | None) -> RedFlagClassifier:
+    @staticmethod
+    def key(spec: ClassifierSpec, folder: Path, model_id: str) -> str:
+        """What a fit depends on: the bank files' bytes, the classifier section and the
+        embedding model (another model's vectors need other weights)."""
         paths = [Path(folder) / name for name in spec.bank]
         for path in paths:
             if not path.is_file():
                 raise ConfigError(f"triage classifier bank {path} not found")
         raw = b"".join(path.read_bytes() for path in paths)
-        key = hashlib.sha256(raw + spec.model_dump_json().encode()).hexdigest()[:16]
-        cached = Path(cache_dir) / f"{key}.npz" if cache_dir else None
-        if cached is not None and cached.is_file():
-            with np.load(cached) as z:
-                return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold)
-        texts, labels = read_bank(*paths)
-        model = cls.fit(embed, texts, labels, spec.benign, spec.threshold, spec.regularisation)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cached, labels=np.array(model.labels), coef=model.coef, intercept=model.intercept)
+        return hashlib.sha256(raw + spec.model_dump_json().encode() + model_id.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_bank(cls, spec: ClassifierSpec, folder: Path, embed: Embed, cache_dir: Path | None,
+                  model_id: str = "") -> RedFlagClassifier:
+        """The shipped fit (``folder/fitted``) or the state dir's cached one when either
+        matches, else a fit now, cached under ``cache_dir``."""
+        name = f"{cls.key(spec, folder, model_id)}.npz"
+        for found in [Path(folder) / SHIPPED / name] + ([Path(cache_dir) / name] if cache_dir else []):
+            if found.is_file():
+                with np.load(found) as z:
+                    return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold)
+        model = cls.fit(embed, *read_bank(*[Path(folder) / b for b in spec.bank]), spec.benign, spec.threshold,
+                        spec.regularisation)
+        if cache_dir is not None:
+            model.save(Path(cache_dir) / name)
         return model
+
+    def save(self, path: Path) -> None:
+        """Written to a temporary name and renamed: two servers starting at once never
+        read half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
+        np.savez(tmp, labels=np.array(self.labels), coef=self.coef, intercept=self.intercept)
+        os.replace(tmp, path)
 
     def require_messages(self, messages: dict[str, str]) -> None:
         """Every category the classifier can say has an escalation message to say."""
