@@ -136,9 +136,11 @@ def test_generation_failure_is_recorded_and_raised(runtime, db, state_dir):
 
     down = create_generator(GenerationSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"), state_dir)
     engine = runtime.chat_engine(down)
+    # A principal of its own: other modules' turns share the database when run before this one.
     with pytest.raises(GenerationError, match="cannot reach"):
-        list(engine.stream("What is an expense ratio?", principal="dave"))
-    got = rows(db, "SELECT role, content, error FROM messages WHERE principal = 'dave' ORDER BY created_at")
+        list(engine.stream("What is an expense ratio?", principal="dave-unreachable-model"))
+    got = rows(db, "SELECT role, content, error FROM messages WHERE principal = 'dave-unreachable-model' "
+                   "ORDER BY created_at")
     assert got[0][:2] == ("user", "What is an expense ratio?")
     assert got[1][0] == "assistant" and "cannot reach" in got[1][2]
 
