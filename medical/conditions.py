@@ -186,13 +186,12 @@ class PossibleConditions:
 
         only = MetadataFilters(filters=[MetadataFilter(key="category", value="condition")])
         hits = self.retriever(principal=principal, filters=only, top_k=self.top * 2).retrieve(question)
-        least = self.min_relevance
         found: dict[str, Condition] = {}
         for h in hits:
             m = h.node.metadata
             similarity = m.get(SIMILARITY_KEY)
             doc = str(m.get("doc_id") or h.node.node_id)
-            if doc in found or (similarity is not None and similarity < least):
+            if doc in found or (similarity is not None and similarity < self.min_relevance):
                 continue
             found[doc] = Condition(doc, str(m.get("title") or doc), h.node.get_content(), str(m.get("urgent") or ""))
         return list(found.values())[: self.top]

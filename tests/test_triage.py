@@ -198,7 +198,7 @@ def test_the_shipped_fit_is_the_current_banks_fit(embedding):
     assert [p.name for p in shipped.glob("*.npz")] == [name], \
         f"stale or missing shipped fit: run python scripts/ship_triage_fit.py {rules_file.relative_to(ROOT)}"
     loaded = SafetyRules.for_settings(s, embed=lambda texts: pytest.fail("re-embedded the bank")).classifier
-    fresh = RedFlagClassifier.fit(embedding.embed, *read_bank(*[rules_file.parent / b for b in spec.bank]),
+    fresh = RedFlagClassifier.fit(embedding.embed, *read_bank(*RedFlagClassifier.bank_files(spec, rules_file.parent)),
                                   spec.benign, spec.threshold, spec.regularisation)
     probe = [t for t, _ in zip(NEAR_MISSES, range(20))] + ["my dad's words are all jumbled"]
     vectors = embedding.embed(probe)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..settings import ConfigError, read_model, regexes
+from ..settings import ConfigError, EmbeddingSettings, read_model, regexes
 from .spelling import Normaliser
 from .triage import ClassifierSpec, RedFlagClassifier
 
@@ -216,8 +216,7 @@ def ship_fit(path: Path, model: str) -> Path:
     writes it where ``RedFlagClassifier.from_bank`` looks first (``fitted/`` beside the rules
     file), removing fits of earlier banks: run after changing a bank or the classifier
     section, and commit the file (``scripts/ship_triage_fit.py``)."""
-    from ..embedding import SentenceEmbedding
-    from ..settings import EmbeddingSettings
+    from ..embedding import SentenceEmbedding  # only here: loading rules needs no embedding model
     from .triage import SHIPPED
 
     spec = read_model(path, RuleFile, "safety rules").classifier
@@ -230,4 +229,3 @@ def ship_fit(path: Path, model: str) -> Path:
     embed = SentenceEmbedding(EmbeddingSettings(model=model)).embed
     RedFlagClassifier.from_bank(spec, folder, embed, None, model).save(out)
     return out
-

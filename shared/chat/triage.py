@@ -6,8 +6,8 @@ benign). Rules catch the phrasings someone wrote down; this catches the ones nob
 A message escalates when the probability of ``benign`` falls below the threshold, and
 its category is the likeliest emergency one. The fitted weights are keyed by the bank's
 content, the classifier section and the embedding model: a domain ships the fit of its
-own bank (``fitted/KEY.npz`` beside the rules file, written by ``python -m shared.chat.rules
-RULES_FILE``), so a first start does not spend half a minute embedding thousands of
+own bank (``fitted/KEY.npz`` beside the rules file, written by
+``scripts/ship_triage_fit.py``), so a first start does not spend half a minute embedding thousands of
 messages; any other combination (a new bank, another embedding model) is fitted once and
 cached under the state dir."""
 from __future__ import annotations
@@ -84,14 +84,18 @@ class RedFlagClassifier:
         return cls(embed, [str(c) for c in model.classes_], model.coef_, model.intercept_, benign, threshold)
 
     @staticmethod
-    def key(spec: ClassifierSpec, folder: Path, model_id: str) -> str:
-        """What a fit depends on: the bank files' bytes, the classifier section and the
-        embedding model (another model's vectors need other weights)."""
+    def bank_files(spec: ClassifierSpec, folder: Path) -> list[Path]:
         paths = [Path(folder) / name for name in spec.bank]
         for path in paths:
             if not path.is_file():
                 raise ConfigError(f"triage classifier bank {path} not found")
-        raw = b"".join(path.read_bytes() for path in paths)
+        return paths
+
+    @classmethod
+    def key(cls, spec: ClassifierSpec, folder: Path, model_id: str) -> str:
+        """What a fit depends on: the bank files' bytes, the classifier section and the
+        embedding model (another model's vectors need other weights)."""
+        raw = b"".join(path.read_bytes() for path in cls.bank_files(spec, folder))
         return hashlib.sha256(raw + spec.model_dump_json().encode() + model_id.encode()).hexdigest()[:16]
 
     @classmethod
@@ -104,7 +108,7 @@ class RedFlagClassifier:
             if found.is_file():
                 with np.load(found) as z:
                     return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold)
-        model = cls.fit(embed, *read_bank(*[Path(folder) / b for b in spec.bank]), spec.benign, spec.threshold,
+        model = cls.fit(embed, *read_bank(*cls.bank_files(spec, folder)), spec.benign, spec.threshold,
                         spec.regularisation)
         if cache_dir is not None:
             model.save(Path(cache_dir) / name)
