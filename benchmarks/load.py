@@ -4,7 +4,7 @@ users and questions against serialized serving (the model inside the app, one tu
 time: ``generation.serve: in-process``) and concurrent serving (the managed llama.cpp engine
 with parallel slots: ``generation.serve: engine``), one after the other in one run.
 
-  python benchmarks/load.py [--users 20] [--duration 60] [--domain finance] [--max-requests N]
+  python benchmarks/load.py [--users 20] [--duration 60] [--ramp 10] [--domain finance] [--max-requests N]
                             [--url http://127.0.0.1:PORT] [--auth USER:PASSWORD ...] [--questions Q ...]
                             [--engine llamacpp|vllm] [--vllm-env DIR]
 
@@ -33,7 +33,9 @@ Measures, per serving mode:
     domain with ``ui.login`` they cycle through the given logins, so several principals
     and their row-level security are exercised), each holding conversations of
     ``--turns`` questions that continue one conversation id, then starting a new one; no
-    pause between turns (closed loop: the heaviest load N users can give);
+    pause between turns (closed loop: the heaviest load N users can give); the users join
+    evenly over the first ``--ramp`` seconds (default 10), as users arrive at a service
+    (``--ramp 0``: all submit their first question at the same instant);
   * per turn: time to first token as the user sees it (submit to the first update whose
     new answer is not empty; a finance portfolio answer is checked before it is shown, so
     it arrives whole), full answer (submit to the final update), queue wait (submit to
@@ -392,8 +394,9 @@ class Records:
         self.db.close()
 
 
-def phase(users: list[User], seconds: float, cap: int | None, label: str) -> tuple[list[Turn], float]:
-    """Run ``users`` in parallel until the budget is spent; (turns, wall seconds)."""
+def phase(users: list[User], seconds: float, cap: int | None, label: str, ramp: float = 0.0) -> tuple[list[Turn], float]:
+    """Run ``users`` in parallel until the budget is spent, user i joining at ``i * ramp /
+    len(users)`` seconds; (turns, wall seconds)."""
     from tqdm import tqdm
 
     turns: list[Turn] = []
@@ -409,7 +412,8 @@ def phase(users: list[User], seconds: float, cap: int | None, label: str) -> tup
     budget = Budget(seconds, cap)
     t0 = time.perf_counter()
     threads = [threading.Thread(target=u.run, args=(budget, done), daemon=True) for u in users]
-    for t in threads:
+    for i, t in enumerate(threads):
+        time.sleep(max(0.0, t0 + i * ramp / len(users) - time.perf_counter()))
         t.start()
     for t in threads:
         t.join()
@@ -468,7 +472,7 @@ def measure(url: str, args, questions: list[str], auths: list, nomodel: frozense
         users += [User(url, auths[i % len(auths)], questions, args.turns, args.timeout, args.seed + i, nomodel)
                   for i in range(1, args.users)]
         cpu0 = time.process_time()
-        load, load_wall = phase(users, args.duration, args.max_requests, f"{args.users} users")
+        load, load_wall = phase(users, args.duration, args.max_requests, f"{args.users} users", args.ramp)
         # The users run on the server's machine: what they cost it is part of the result.
         client_cpu = time.process_time() - cpu0
         principals = {p for u in users for p in ([f"anon-{s}" for s in u.sessions] if u.login is None else [u.login])}
@@ -509,6 +513,8 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, help="turns of the single user, after a warm-up conversation"
                     " (default: one per question, the mix the users ask)")
     ap.add_argument("--turns", type=int, default=3, help="questions per conversation")
+    ap.add_argument("--ramp", type=float, default=10,
+                    help="seconds over which the users join, evenly spaced (0: all submit at the same instant)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds a turn may take before it counts as failed")
     ap.add_argument("--hard-limit", type=float,
                     help="seconds for everything after the deployment is prepared (both modes; default 1800, "
@@ -527,6 +533,8 @@ def main() -> None:
         args.hard_limit = 2700 if args.engine == "vllm" else 1800
     if args.users < 1 or args.duration <= 0 or args.turns < 1:
         ap.error("--users, --duration and --turns must be positive")
+    if not 0 <= args.ramp < args.duration:
+        ap.error("--ramp must be at least 0 and shorter than --duration")
     if args.url and urlparse(args.url).hostname not in LOOPBACK:
         raise SystemExit(f"--url must be a loopback address (127.0.0.1, localhost, ::1), not {args.url}: "
                          "this benchmark loads only this machine")
