@@ -12,10 +12,12 @@ as in a conversation.
 
 Measured on the evaluation set:
   1. rules only (deterministic patterns);
-  2. classifier only (logistic regression on MiniLM embeddings, fitted on the bank);
+  2. classifier only (logistic regression on MiniLM embeddings, the encoder tuned to the
+     bank when the classifier section has a tune section; the fit that is served);
   3. both, as served (either escalates): redflag_recall and false_alarm_rate.
-Also: 5-fold cross-validation of the classifier on the bank (what the threshold was set
-from), and the labels question: the same classifier fitted on weak labels plus at most
+Also: 5-fold cross-validation of the regression over the frozen embeddings on the bank
+(the tuned encoder takes minutes per fold; benchmarks/triage_unseen.py measures it bank by
+bank), and the labels question: the same classifier fitted on weak labels plus at most
 --gold-fraction gold labels vs on those gold labels alone. The pool is the bank's texts with
 their labels hidden, plus --pool-extra MedQuAD questions (benign consumer questions) when
 ../shared/data is there; the weak labels come from the labeling tools (the rules as
@@ -46,7 +48,7 @@ from shared.chat.triage import RedFlagClassifier, read_bank  # noqa: E402
 from shared.embedding import SentenceEmbedding  # noqa: E402
 from shared.labeling.functions import ABSTAIN, LabelingFunction, LabelingSet, similarity_lf  # noqa: E402
 from shared.labeling.model import AccuracyWeighted  # noqa: E402
-from shared.settings import read_model  # noqa: E402
+from shared.settings import EmbeddingSettings, read_model  # noqa: E402
 
 RULES = ROOT / "medical" / "rules.yaml"
 BENIGN = "benign"
@@ -185,9 +187,12 @@ def main() -> None:
     bank_texts, bank_labels = read_bank(*[RULES.parent / name for name in spec.classifier.bank])
     bank_vectors = embed(bank_texts)
     rules_only = SafetyRules.load(RULES)
-    production = RedFlagClassifier.fit(embed, bank_texts, bank_labels, spec.classifier.benign,
-                                       spec.classifier.threshold, spec.classifier.regularisation, vectors=bank_vectors)
-    both = SafetyRules(rules_only.rules, rules_only.normalise, production, spec.messages, spec.classifier.unless)
+    # As served: the shipped fit (with its tuned encoder when the section has one); fitted
+    # once and cached under --out when the bank changed since it was shipped.
+    production = RedFlagClassifier.from_bank(spec.classifier, RULES.parent, embed, args.out / "fit",
+                                             EmbeddingSettings().model)
+    both = SafetyRules(rules_only.rules, rules_only.normalise, production, spec.messages, spec.classifier.unless,
+                       spec.classifier.veto, spec.classifier.veto_exempt)
     flags = {"rules": [escalated(rules_only, it["messages"]) for it in items],
              "classifier": classifier_flags(production, spec, rules_only.normalise, items),
              "both": [escalated(both, it["messages"]) for it in items]}
@@ -210,7 +215,7 @@ def main() -> None:
     report["per_category"] = {layer: by_group(items, f, "category", "redflag") for layer, f in flags.items()}
     report["per_style"] = {layer: by_group(items, f, "style", "redflag") for layer, f in flags.items()}
     report["false_alarms_by_style"] = {layer: by_group(items, f, "style", BENIGN) for layer, f in flags.items()}
-    report["bank_cross_validation"] = cross_validate(embed, bank_texts, bank_labels, bank_vectors, spec.classifier)
+    report["bank_cross_validation_frozen"] = cross_validate(embed, bank_texts, bank_labels, bank_vectors, spec.classifier)
     report["labels"] = {"pool": len(pool), "gold": len(gold), "gold_fraction": len(gold) / len(pool),
                         "weak_kept": len(weak), "weak_accuracy_on_bank": _weak_accuracy(weak, bank_texts, bank_labels),
                         "weak_plus_gold": rates(items, classifier_flags(weak_gold, spec, rules_only.normalise, items)),

@@ -4,6 +4,7 @@ then commit the file. tests/test_triage.py fails while the shipped fit is stale.
 
     python scripts/ship_triage_fit.py medical/rules.yaml [EMBEDDING_MODEL]
 """
+import logging
 import sys
 from pathlib import Path
 
@@ -13,4 +14,6 @@ from shared.chat.rules import ship_fit  # noqa: E402
 from shared.settings import EmbeddingSettings  # noqa: E402
 
 if __name__ == "__main__":
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("shared").setLevel(logging.INFO)  # the encoder's tuning shows its steps; libraries stay quiet
     print(ship_fit(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else EmbeddingSettings().model))

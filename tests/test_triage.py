@@ -15,6 +15,7 @@ import pytest
 
 from assistants.domains import settings_for
 from shared.chat.rules import RuleFile, SafetyRules
+from shared.chat.encoder_tuning import PREFIX, TuneSpec
 from shared.chat.triage import SHIPPED, ClassifierSpec, RedFlagClassifier, read_bank
 from shared.settings import read_model
 from shared.chat.spelling import Normaliser, distance
@@ -188,8 +189,10 @@ def test_classifier_stays_quiet_on_near_misses(layered, text):
 
 
 def test_the_shipped_fit_is_the_current_banks_fit(embedding):
-    """A first start loads medical's shipped fit instead of embedding the whole bank; the fit
-    must be the one the bank and the classifier section give now."""
+    """A first start loads medical's shipped fit instead of tuning an encoder on the whole
+    bank; the fit must be the one the bank and the classifier section give now (its key),
+    carry the tuned encoder the section asks for, and tell the bank's own red flags from
+    its benign messages (refitting takes minutes: benchmarks/triage_unseen.py does that)."""
     s = settings_for("medical")
     rules_file = s.domain.root / s.chat.rules
     spec = read_model(rules_file, RuleFile, "safety rules").classifier
@@ -198,12 +201,34 @@ def test_the_shipped_fit_is_the_current_banks_fit(embedding):
     assert [p.name for p in shipped.glob("*.npz")] == [name], \
         f"stale or missing shipped fit: run python scripts/ship_triage_fit.py {rules_file.relative_to(ROOT)}"
     loaded = SafetyRules.for_settings(s, embed=lambda texts: pytest.fail("re-embedded the bank")).classifier
-    fresh = RedFlagClassifier.fit(embedding.embed, *read_bank(*RedFlagClassifier.bank_files(spec, rules_file.parent)),
-                                  spec.benign, spec.threshold, spec.regularisation)
-    probe = [t for t, _ in zip(NEAR_MISSES, range(20))] + ["my dad's words are all jumbled"]
-    vectors = embedding.embed(probe)
-    assert loaded.labels == fresh.labels
-    assert np.abs(loaded.probabilities(probe, vectors) - fresh.probabilities(probe, vectors)).max() < 1e-3
+    assert spec.tune is not None and loaded.adapter, "medical's classifier reads an encoder tuned to its bank"
+    texts, labels = read_bank(*RedFlagClassifier.bank_files(spec, rules_file.parent))
+    sample = range(0, len(texts), 10)
+    found = loaded.categories([texts[i] for i in sample])
+    agree = [(c is not None) == (labels[i] != spec.benign) for i, c in zip(sample, found)]
+    assert np.mean(agree) > 0.97
+
+
+def test_a_tuned_encoder_is_fitted_once_cached_and_separate_from_retrieval(embedding, tmp_path):
+    bank = tmp_path / "bank.jsonl"
+    rows = [("crushing chest pain and sweating", "cardiac"), ("my chest feels like an elephant sits on it", "cardiac"),
+            ("sore chest after push-ups yesterday", "benign"), ("how long should I boil an egg", "benign")]
+    bank.write_text("\n".join(json.dumps({"text": t, "label": label}) for t, label in rows))
+    spec = ClassifierSpec(bank=["bank.jsonl"], tune=TuneSpec(epochs=3, batch_size=4, learning_rate=1e-3))
+    model_id = settings_for("medical").embedding.model
+    probe = ["tight band round my chest, clammy", "which pasta goes with pesto"]
+    before = embedding.embed(probe)
+    first = RedFlagClassifier.from_bank(spec, tmp_path, embedding.embed, tmp_path / "cache", model_id)
+    [cached] = (tmp_path / "cache").glob("*.npz")
+    with np.load(cached) as z:
+        assert any(k.startswith(PREFIX) for k in z.files), "the adapter is saved with the fit"
+    again = RedFlagClassifier.from_bank(spec, tmp_path, lambda texts: pytest.fail("re-embedded the bank"),
+                                        tmp_path / "cache", model_id)
+    assert np.allclose(again.probabilities(probe), first.probabilities(probe), atol=1e-5)
+    assert not np.allclose(first.embed(probe), before, atol=1e-3), "the classifier reads the tuned encoder"
+    assert np.allclose(embedding.embed(probe), before), "retrieval's embeddings are untouched by the tuning"
+    assert RedFlagClassifier.key(spec, tmp_path, model_id) != RedFlagClassifier.key(
+        ClassifierSpec(bank=["bank.jsonl"]), tmp_path, model_id), "a tuned fit is not a frozen one"
 
 
 def test_another_bank_is_fitted_once_and_cached(embedding, tmp_path):
@@ -219,3 +244,27 @@ def test_another_bank_is_fitted_once_and_cached(embedding, tmp_path):
     assert again.labels == first.labels and np.allclose(again.coef, first.coef)
     other_model = RedFlagClassifier.key(spec, tmp_path, "another-model")
     assert other_model != RedFlagClassifier.key(spec, tmp_path, "some-model"), "a fit is per embedding model"
+
+
+def _certain(p_benign: float) -> RedFlagClassifier:
+    """A real classifier whose weights give every text the same P(benign)."""
+    logit = float(np.log((1 - p_benign) / p_benign))
+    return RedFlagClassifier(lambda texts: np.ones((len(texts), 1)), ["benign", "cardiac"], np.array([[logit]]),
+                             np.array([0.0]), "benign", threshold=0.2)
+
+
+@pytest.mark.parametrize("p_benign, veto, withdrawn", [(0.9999, 0.999, True), (0.99, 0.999, False),
+                                                       (0.9999, None, False)])
+def test_a_near_certain_benign_verdict_withdraws_a_rule_only_above_the_veto(p_benign, veto, withdrawn):
+    rules = SafetyRules(RULES.rules, RULES.normalise, _certain(p_benign), RULES.messages, veto=veto,
+                        veto_exempt=["poisoning"])
+    verdict = rules.check(BY_CATEGORY["cardiac"][0])
+    assert [e.id for e in verdict.escalations] == ([] if withdrawn else ["cardiac"])
+    assert verdict.vetoed == (["cardiac"] if withdrawn else [])
+
+
+def test_the_veto_never_overrules_an_exempt_category():
+    rules = SafetyRules(RULES.rules, RULES.normalise, _certain(0.99999), RULES.messages, veto=0.999,
+                        veto_exempt=["poisoning"])
+    for text in BY_CATEGORY["poisoning"]:
+        assert "poisoning" in [e.id for e in rules.check(text).escalations], text

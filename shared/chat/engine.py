@@ -201,6 +201,8 @@ class ChatEngine:
             t.usage["rules"] = verdict.fired
         if verdict.layers:
             t.usage["triage"] = verdict.layers  # which layer (rules, classifier) found each red flag
+        if verdict.vetoed:
+            t.usage["triage_vetoed"] = verdict.vetoed  # a rule's red flag the classifier overruled, for review
         return verdict.final.message if verdict.final is not None else None
 
     def _tool_or_retrieval(self, t: _TurnState) -> str | None:

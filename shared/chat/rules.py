@@ -117,6 +117,7 @@ class Verdict:
     escalations: list[Rule] = field(default_factory=list)
     final: Rule | None = None  # decline or clarify: said instead of the model's answer
     layers: dict[str, str] = field(default_factory=dict)  # category -> "rules" | "classifier" | "both"
+    vetoed: list[str] = field(default_factory=list)  # categories a rule found and the classifier overruled
 
     @property
     def preface(self) -> str:
@@ -125,6 +126,12 @@ class Verdict:
     @property
     def fired(self) -> list[str]:
         return [r.id for r in self.escalations] + ([self.final.id] if self.final else [])
+
+    def withdraw(self, rule: Rule) -> None:
+        """A rule's escalation overruled by the classifier; kept in ``vetoed`` for the record."""
+        self.escalations.remove(rule)
+        del self.layers[rule.id]
+        self.vetoed.append(rule.id)
 
     def escalate(self, rule: Rule, layer: str) -> None:
         """One message per category, however many rules and layers found it."""
@@ -138,8 +145,11 @@ class Verdict:
 class SafetyRules:
     def __init__(self, rules: Sequence[Rule] = (), normalise: Callable[[str], str] = str,
                  classifier: RedFlagClassifier | None = None, messages: dict[str, str] | None = None,
-                 classifier_unless: Sequence[str] = ()):
+                 classifier_unless: Sequence[str] = (), veto: float | None = None, veto_exempt: Sequence[str] = ()):
+        """``veto``: P(benign) at or above which the classifier withdraws a rule's escalation,
+        except in the ``veto_exempt`` categories."""
         self.rules = list(rules)
+        self.veto, self.veto_exempt = veto, set(veto_exempt)
         self.normalise = normalise
         self.classifier = classifier
         self.messages = messages or {}
@@ -155,8 +165,9 @@ class SafetyRules:
         if spec.classifier is not None and embed is not None:
             classifier = RedFlagClassifier.from_bank(spec.classifier, Path(path).parent, embed, cache_dir, model_id)
             classifier.require_messages(spec.messages)
-        quiet = spec.classifier.unless if spec.classifier else []
-        return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, quiet)
+        c = spec.classifier
+        return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, c.unless if c else [],
+                   c.veto if c else None, c.veto_exempt if c else [])
 
     @classmethod
     def for_settings(cls, settings, embed=None) -> SafetyRules:
@@ -182,21 +193,34 @@ class SafetyRules:
                 if rule.kind == "clarify" and any(rule.message in a for a in asked):
                     continue
                 verdict.final = rule
-        if self.classifier is not None and not self._quiet(text):
-            self._classify(question, history, verdict)
+        if self.classifier is not None:
+            self._classify(question, history, verdict, quiet=self._quiet(text))
         if verdict.escalations and verdict.final is not None and verdict.final.kind == "clarify":
             verdict.final = None  # an emergency is never met with "tell me more" first
         return verdict
 
-    def _classify(self, question: str, history: Sequence[dict], verdict: Verdict) -> None:
+    def _classify(self, question: str, history: Sequence[dict], verdict: Verdict, quiet: bool) -> None:
         # The classifier reads the raw words: its embedding model has seen misspellings.
         # One embedding call for the message, the message with what came before, and that alone.
         earlier = "\n".join([m["content"] for m in history if m["role"] == "user"][-2:])
         texts = [question, f"{earlier}\n{question}", earlier] if earlier else [question]
-        categories = self.classifier.categories(texts)
+        probabilities = self.classifier.probabilities(texts)
+        self._veto(verdict, probabilities[:2, self.classifier.benign])
+        if quiet:
+            return
+        categories = self.classifier.categories(texts, probabilities=probabilities)
         found = categories[0] or (categories[1] if earlier and not categories[2] else None)
         if found is not None:
             verdict.escalate(Rule(id=found, kind="escalate", all=[".*"], message=self.messages[found]), "classifier")
+
+    def _veto(self, verdict: Verdict, p_benign) -> None:
+        """A rule's escalation is dropped when the classifier is near-certain the message,
+        alone and with what came before, is benign - never in the categories where a person
+        can look fine and still be in danger."""
+        if self.veto is None or min(p_benign) < self.veto:
+            return
+        for rule in [r for r in verdict.escalations if r.id not in self.veto_exempt]:
+            verdict.withdraw(rule)
 
     def _quiet(self, text: str) -> bool:
         """``text`` normalised: a topic question or a story about the past keeps the classifier quiet."""

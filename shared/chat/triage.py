@@ -2,18 +2,21 @@
 embeddings, trained on a domain's bank of labeled messages (each an emergency category or
 benign). Rules catch the phrasings someone wrote down; this catches the ones nobody did
 ("my dad's words are coming out wrong"), because similar situations embed close together.
+With a ``tune`` section the embedding model is first tuned to the bank (a LoRA adapter,
+``encoder_tuning``), which separates near-misses from the emergencies they resemble.
 
 A message escalates when the probability of ``benign`` falls below the threshold, and
-its category is the likeliest emergency one. The fitted weights are keyed by the bank's
-content, the classifier section and the embedding model: a domain ships the fit of its
-own bank (``fitted/KEY.npz`` beside the rules file, written by
-``scripts/ship_triage_fit.py``), so a first start does not spend half a minute embedding thousands of
-messages; any other combination (a new bank, another embedding model) is fitted once and
-cached under the state dir."""
+its category is the likeliest emergency one. The fitted weights (and the adapter) are
+keyed by the bank's content, the classifier section and the embedding model: a domain
+ships the fit of its own bank (``fitted/KEY.npz`` beside the rules file, written by
+``scripts/ship_triage_fit.py``), so a first start neither embeds thousands of messages nor
+tunes an encoder; any other combination (a new bank, another embedding model) is fitted
+once, with progress in the log, and cached under the state dir."""
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,8 +25,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..settings import ConfigError, regexes
+from .encoder_tuning import PREFIX, Progress, TunedEncoder, TuneSpec, tune_encoder
 
 Embed = Callable[[list[str]], np.ndarray]
+log = logging.getLogger(__name__)
 SHIPPED = "fitted"  # beside the rules file: the fit a domain ships for its own bank and default embedding model
 
 
@@ -40,6 +45,12 @@ class ClassifierSpec(BaseModel):
     unless: list[str] = Field(default_factory=list,
                               description="Regexes (on the normalised text) under which the classifier stays quiet: "
                                           "a question about a topic, a story about the past.")
+    veto: float | None = Field(None, gt=0.5, lt=1, description="A rule's escalation is withdrawn when P(benign) is at "
+                                                               "least this, for the message alone and with its history.")
+    veto_exempt: list[str] = Field(default_factory=list,
+                                   description="Categories whose rules the classifier never overrules.")
+    tune: TuneSpec | None = Field(None, description="Tune the embedding model to the bank (a LoRA adapter) before the "
+                                                    "regression; without it the regression reads the frozen embeddings.")
 
     _compiles = field_validator("unless")(regexes)
 
@@ -66,22 +77,33 @@ def _read_lines(path: Path, texts: list[str], labels: list[str]) -> None:
 
 class RedFlagClassifier:
     def __init__(self, embed: Embed, labels: Sequence[str], coef: np.ndarray, intercept: np.ndarray,
-                 benign: str, threshold: float):
+                 benign: str, threshold: float, adapter: dict[str, np.ndarray] | None = None):
+        """``adapter``: the tuned encoder's weights when ``embed`` is one (saved with the fit)."""
         if benign not in labels:
             raise ConfigError(f"the triage bank has no {benign!r} examples")
-        self.embed, self.labels = embed, list(labels)
+        self.embed, self.labels, self.adapter = embed, list(labels), adapter or {}
         self.coef, self.intercept = coef, intercept
         self.benign, self.threshold = self.labels.index(benign), threshold
 
     @classmethod
     def fit(cls, embed: Embed, texts: Sequence[str], labels: Sequence[str], benign: str = "benign",
-            threshold: float = 0.5, regularisation: float = 4.0, vectors: np.ndarray | None = None) -> RedFlagClassifier:
-        """``vectors``: the texts' embeddings when the caller has them already."""
+            threshold: float = 0.5, regularisation: float = 4.0, vectors: np.ndarray | None = None,
+            adapter: dict[str, np.ndarray] | None = None) -> RedFlagClassifier:
+        """``vectors``: the texts' embeddings when the caller has them already; ``adapter``:
+        the weights of the tuned encoder ``embed`` is."""
         from sklearn.linear_model import LogisticRegression
 
         x = embed(list(texts)) if vectors is None else vectors
         model = LogisticRegression(C=regularisation, max_iter=2000).fit(x, list(labels))
-        return cls(embed, [str(c) for c in model.classes_], model.coef_, model.intercept_, benign, threshold)
+        return cls(embed, [str(c) for c in model.classes_], model.coef_, model.intercept_, benign, threshold, adapter)
+
+    @classmethod
+    def fit_tuned(cls, spec: ClassifierSpec, model_path: str, texts: Sequence[str], labels: Sequence[str],
+                  progress: Progress | None = None) -> RedFlagClassifier:
+        """The encoder tuned to the bank (``spec.tune``), then the regression over its vectors."""
+        adapter = tune_encoder(model_path, texts, labels, spec.tune, progress)
+        encoder = TunedEncoder(model_path, adapter, spec.tune)
+        return cls.fit(encoder, texts, labels, spec.benign, spec.threshold, spec.regularisation, adapter=adapter)
 
     @staticmethod
     def bank_files(spec: ClassifierSpec, folder: Path) -> list[Path]:
@@ -106,20 +128,30 @@ class RedFlagClassifier:
         name = f"{cls.key(spec, folder, model_id)}.npz"
         for found in [Path(folder) / SHIPPED / name] + ([Path(cache_dir) / name] if cache_dir else []):
             if found.is_file():
-                with np.load(found) as z:
-                    return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold)
-        model = cls.fit(embed, *read_bank(*cls.bank_files(spec, folder)), spec.benign, spec.threshold,
-                        spec.regularisation)
+                return cls._load(found, spec, embed, model_id)
+        texts, labels = read_bank(*cls.bank_files(spec, folder))
+        if spec.tune is None:
+            model = cls.fit(embed, texts, labels, spec.benign, spec.threshold, spec.regularisation)
+        else:
+            model = cls.fit_tuned(spec, _model_path(model_id), texts, labels, _log_progress)
         if cache_dir is not None:
             model.save(Path(cache_dir) / name)
         return model
+
+    @classmethod
+    def _load(cls, path: Path, spec: ClassifierSpec, embed: Embed, model_id: str) -> RedFlagClassifier:
+        with np.load(path) as z:
+            adapter = {k: z[k] for k in z.files if k.startswith(PREFIX)}
+            if adapter:
+                embed = TunedEncoder(_model_path(model_id), adapter, spec.tune)
+            return cls(embed, list(z["labels"]), z["coef"], z["intercept"], spec.benign, spec.threshold, adapter)
 
     def save(self, path: Path) -> None:
         """Written to a temporary name and renamed: two servers starting at once never
         read half a file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
-        np.savez(tmp, labels=np.array(self.labels), coef=self.coef, intercept=self.intercept)
+        np.savez(tmp, labels=np.array(self.labels), coef=self.coef, intercept=self.intercept, **self.adapter)
         os.replace(tmp, path)
 
     def require_messages(self, messages: dict[str, str]) -> None:
@@ -138,10 +170,11 @@ class RedFlagClassifier:
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
 
-    def categories(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> list[str | None]:
+    def categories(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+                   probabilities: np.ndarray | None = None) -> list[str | None]:
         """Per text: its likeliest emergency category, or None when it reads as benign."""
         out = []
-        for row in self.probabilities(texts, vectors):
+        for row in self.probabilities(texts, vectors) if probabilities is None else probabilities:
             if row[self.benign] >= self.threshold:
                 out.append(None)
                 continue
@@ -149,3 +182,16 @@ class RedFlagClassifier:
             row[self.benign] = -1
             out.append(self.labels[int(row.argmax())])
         return out
+
+
+def _model_path(model_id: str) -> str:
+    if not model_id:
+        raise ConfigError("a tuned triage classifier needs the embedding model it tunes (model_id)")
+    from ..embedding import resolve_model_path
+
+    return resolve_model_path(model_id)
+
+
+def _log_progress(step: int, steps: int) -> None:
+    if step == steps or step % max(1, steps // 10) == 0:
+        log.info("tuning the triage encoder: step %d of %d", step, steps)
