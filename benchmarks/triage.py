@@ -192,7 +192,7 @@ def main() -> None:
     production = RedFlagClassifier.from_bank(spec.classifier, RULES.parent, embed, args.out / "fit",
                                              EmbeddingSettings().model)
     both = SafetyRules(rules_only.rules, rules_only.normalise, production, spec.messages, spec.classifier.unless,
-                       spec.classifier.veto, spec.classifier.veto_exempt)
+                       spec.classifier.veto, spec.classifier.veto_exempt, spec.classifier.veto_min_words)
     flags = {"rules": [escalated(rules_only, it["messages"]) for it in items],
              "classifier": classifier_flags(production, spec, rules_only.normalise, items),
              "both": [escalated(both, it["messages"]) for it in items]}

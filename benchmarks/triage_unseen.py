@@ -55,15 +55,16 @@ def rules_at(revision: str) -> SafetyRules:
 
 
 def both_layers(rules: SafetyRules, texts: list[str], p_benign: np.ndarray, threshold: float,
-                exempt: set[str]) -> dict:
+                exempt: set[str], min_words: int) -> dict:
     """Per veto level: which messages the rules (minus vetoed ones) or the classifier escalate."""
     found = [[e.id for e in rules.check(t).escalations] for t in texts]
     quiet = np.array([rules._quiet(rules.normalise(t)) for t in texts])
     classifier = (p_benign < threshold) & ~quiet
     out = {}
     for veto in VETOES:
-        kept = [bool(ids) and (veto is None or p < veto or any(i in exempt for i in ids))
-                for ids, p in zip(found, p_benign)]
+        kept = [bool(ids) and (veto is None or p < veto or any(i in exempt for i in ids)
+                               or len(t.split()) < min_words)
+                for ids, p, t in zip(found, p_benign, texts)]
         out[str(veto)] = np.array(kept) | classifier
     return out
 
@@ -117,7 +118,8 @@ def main() -> None:
             per_bank_scores[f"{banks[k].stem}:{name}"] = p
             if args.rules_at:
                 rules = rules_at(args.rules_at[n])
-                for veto, flags in both_layers(rules, texts, p, threshold, set(spec.veto_exempt)).items():
+                for veto, flags in both_layers(rules, texts, p, threshold, set(spec.veto_exempt),
+                                               spec.veto_min_words).items():
                     layered[name].setdefault(veto, []).append(flags)
         red_all.append(red)
     red = np.concatenate(red_all)

@@ -145,11 +145,12 @@ class Verdict:
 class SafetyRules:
     def __init__(self, rules: Sequence[Rule] = (), normalise: Callable[[str], str] = str,
                  classifier: RedFlagClassifier | None = None, messages: dict[str, str] | None = None,
-                 classifier_unless: Sequence[str] = (), veto: float | None = None, veto_exempt: Sequence[str] = ()):
+                 classifier_unless: Sequence[str] = (), veto: float | None = None, veto_exempt: Sequence[str] = (),
+                 veto_min_words: int = 8):
         """``veto``: P(benign) at or above which the classifier withdraws a rule's escalation,
-        except in the ``veto_exempt`` categories."""
+        except in the ``veto_exempt`` categories and in messages under ``veto_min_words`` words."""
         self.rules = list(rules)
-        self.veto, self.veto_exempt = veto, set(veto_exempt)
+        self.veto, self.veto_exempt, self.veto_min_words = veto, set(veto_exempt), veto_min_words
         self.normalise = normalise
         self.classifier = classifier
         self.messages = messages or {}
@@ -167,7 +168,7 @@ class SafetyRules:
             classifier.require_messages(spec.messages)
         c = spec.classifier
         return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, c.unless if c else [],
-                   c.veto if c else None, c.veto_exempt if c else [])
+                   c.veto if c else None, c.veto_exempt if c else [], c.veto_min_words if c else 8)
 
     @classmethod
     def for_settings(cls, settings, embed=None) -> SafetyRules:
@@ -205,7 +206,7 @@ class SafetyRules:
         earlier = "\n".join([m["content"] for m in history if m["role"] == "user"][-2:])
         texts = [question, f"{earlier}\n{question}", earlier] if earlier else [question]
         probabilities = self.classifier.probabilities(texts)
-        self._veto(verdict, probabilities[:2, self.classifier.benign])
+        self._veto(verdict, probabilities[:2, self.classifier.benign], len(f"{earlier} {question}".split()))
         if quiet:
             return
         categories = self.classifier.categories(texts, probabilities=probabilities)
@@ -213,11 +214,13 @@ class SafetyRules:
         if found is not None:
             verdict.escalate(Rule(id=found, kind="escalate", all=[".*"], message=self.messages[found]), "classifier")
 
-    def _veto(self, verdict: Verdict, p_benign) -> None:
+    def _veto(self, verdict: Verdict, p_benign, words: int) -> None:
         """A rule's escalation is dropped when the classifier is near-certain the message,
         alone and with what came before, is benign - never in the categories where a person
-        can look fine and still be in danger."""
-        if self.veto is None or min(p_benign) < self.veto:
+        can look fine and still be in danger, and never on a terse conversation ("ok, my face
+        is drooping"): ``words``, the message's with what came before, are too few to hold the
+        context that makes a named sign harmless, and greetings pull the classifier to benign."""
+        if self.veto is None or words < self.veto_min_words or min(p_benign) < self.veto:
             return
         for rule in [r for r in verdict.escalations if r.id not in self.veto_exempt]:
             verdict.withdraw(rule)

@@ -30,6 +30,7 @@ from .encoder_tuning import PREFIX, Progress, TunedEncoder, TuneSpec, tune_encod
 Embed = Callable[[list[str]], np.ndarray]
 log = logging.getLogger(__name__)
 SHIPPED = "fitted"  # beside the rules file: the fit a domain ships for its own bank and default embedding model
+FIT_FIELDS = {"bank", "benign", "regularisation", "tune"}  # the classifier section's fields the weights depend on
 
 
 class ClassifierSpec(BaseModel):
@@ -49,6 +50,8 @@ class ClassifierSpec(BaseModel):
                                                                "least this, for the message alone and with its history.")
     veto_exempt: list[str] = Field(default_factory=list,
                                    description="Categories whose rules the classifier never overrules.")
+    veto_min_words: int = Field(8, ge=1, description="A message shorter than this is never vetoed: too few words to "
+                                                     "hold the context that makes a named sign harmless.")
     tune: TuneSpec | None = Field(None, description="Tune the embedding model to the bank (a LoRA adapter) before the "
                                                     "regression; without it the regression reads the frozen embeddings.")
 
@@ -115,10 +118,13 @@ class RedFlagClassifier:
 
     @classmethod
     def key(cls, spec: ClassifierSpec, folder: Path, model_id: str) -> str:
-        """What a fit depends on: the bank files' bytes, the classifier section and the
-        embedding model (another model's vectors need other weights)."""
+        """What a fit depends on: the bank files' bytes, the fields of the classifier section
+        that change the weights, and the embedding model (another model's vectors need other
+        weights). The threshold, veto and ``unless`` are read at serving time: changing them
+        needs no refit."""
         raw = b"".join(path.read_bytes() for path in cls.bank_files(spec, folder))
-        return hashlib.sha256(raw + spec.model_dump_json().encode() + model_id.encode()).hexdigest()[:16]
+        fitted = spec.model_dump_json(include=FIT_FIELDS).encode()
+        return hashlib.sha256(raw + fitted + model_id.encode()).hexdigest()[:16]
 
     @classmethod
     def from_bank(cls, spec: ClassifierSpec, folder: Path, embed: Embed, cache_dir: Path | None,
