@@ -192,7 +192,7 @@ class ChatSettings(_Strict):
     examples: list[str] = Field(default_factory=list, description="Example questions shown in the UI.")
     rules: str | None = Field(
         None, description="YAML file of deterministic safety rules (relative to the domain folder), checked "
-        "before the model runs: escalate, decline or clarify (see shared/chat/rules.py).")
+        "before the model runs: escalate, decline, reply or clarify (see shared/chat/rules.py).")
 
 
 class UISettings(_Strict):

@@ -169,6 +169,26 @@ def test_nothing_relevant_gets_the_honest_cannot_answer(db, state_dir, ingested)
     assert "doctor" in turn.answer
 
 
+@pytest.mark.parametrize("text, rule", [("hello", "greeting"), ("Good evening!", "greeting"),
+                                        ("who are you?", "about"), ("are you a doctor", "about"),
+                                        ("thank you very much, bye", "thanks")])
+def test_a_message_with_nothing_to_answer_gets_a_fixed_honest_reply(db, state_dir, ingested, text, rule):
+    """Not the small model's guess ("sorry for your loss", "I can diagnose and treat"), and
+    not a refusal: what the helper can and cannot do, or a safety-netting goodbye."""
+    turn = _engine(db, state_dir, max_new_tokens=1).ask(text, principal="check-3")
+    assert turn.usage["rules"] == [rule]
+    assert ("not a doctor" in turn.answer) if rule != "thanks" else ("emergency services" in turn.answer)
+
+
+@pytest.mark.parametrize("text", ["hello, I have had a rash on my arm for a week", "what can you do about hay fever?",
+                                  "thanks, and is ibuprofen ok with asthma?"])
+def test_a_greeting_with_a_question_is_answered_not_greeted(text):
+    from shared.chat.rules import SafetyRules
+
+    verdict = SafetyRules.for_settings(settings_for("medical")).check(text)
+    assert verdict.final is None or verdict.final.kind != "reply"
+
+
 def test_the_answers_expectation_fails_on_echoes_and_non_answers():
     s = settings_for("medical")
     from shared.chat.rules import SafetyRules

@@ -6,6 +6,8 @@ are checked before the model runs, so their outcome never depends on what the mo
   rules may share one, each a different presentation of the same emergency, and the
   category's message (``messages``) names the right action for it.
 - ``decline``: the message is the whole answer (e.g. no prescription dosing).
+- ``reply``: the message is the whole answer, and not a refusal: a fixed, honest reply to a
+  message with nothing to answer ("hello", "what can you do?"), where a small model invents.
 - ``clarify``: a question back when a description is too thin to say anything useful;
   asked at most once per conversation.
 
@@ -44,7 +46,7 @@ class Rule(BaseModel):
 
     id: str = Field(..., pattern=r"^[a-z0-9_-]+$",
                     description="Stable name, recorded with the answer; for escalations, the category.")
-    kind: Literal["escalate", "decline", "clarify"]
+    kind: Literal["escalate", "decline", "reply", "clarify"]
     all: list[str] = Field(..., min_length=1, description="Regexes (case-insensitive) that must all match.")
     unless: list[str] = Field(default_factory=list, description="Regexes that keep the rule quiet.")
     max_words: int | None = Field(None, ge=1, description="Fires only on messages of at most this many words.")
@@ -115,7 +117,7 @@ def _fires(rule: Rule, text: str) -> bool:
 @dataclass
 class Verdict:
     escalations: list[Rule] = field(default_factory=list)
-    final: Rule | None = None  # decline or clarify: said instead of the model's answer
+    final: Rule | None = None  # decline, reply or clarify: said instead of the model's answer
     layers: dict[str, str] = field(default_factory=dict)  # category -> "rules" | "classifier" | "both"
     vetoed: list[str] = field(default_factory=list)  # categories a rule found and the classifier overruled
 
