@@ -130,7 +130,7 @@ class TunedEncoder:
         self.adapter = adapter
         self.model = _load_encoder(model_path)
         peft_model = _lora(self.model[0].auto_model, spec)
-        state = {name[len(PREFIX):]: torch.from_numpy(np.asarray(v)) for name, v in adapter.items()}
+        state = {name[len(PREFIX):]: torch.from_numpy(np.asarray(v, dtype=np.float32)) for name, v in adapter.items()}
         wanted = {name for name, _ in _adapter_parameters(peft_model)}
         if set(state) != wanted:
             raise ConfigError(f"the triage fit's adapter does not fit {model_path} "
