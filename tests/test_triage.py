@@ -320,7 +320,8 @@ def test_the_veto_never_overrules_an_exempt_category():
 def test_the_veto_never_overrules_a_terse_message_but_counts_what_came_before(text):
     rules = SafetyRules(RULES.rules, RULES.normalise, _certain(0.99999), RULES.messages, veto=0.999,
                         veto_min_words=8)
-    assert rules.check(text).escalations and not rules.check(text).vetoed
+    alone = rules.check(text)
+    assert alone.escalations and not alone.vetoed
     before = [{"role": "user", "content": "quick one about my mum, she is 70 and lives on her own"},
               {"role": "assistant", "content": "Go on."}]
     assert rules.check(text, before).vetoed

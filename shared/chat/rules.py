@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..settings import ConfigError, EmbeddingSettings, read_model, regexes
 from .spelling import Normaliser
-from .triage import ClassifierSpec, RedFlagClassifier
+from .triage import VETO_MIN_WORDS, ClassifierSpec, RedFlagClassifier
 
 # A negation cue up to two words before a match, in the same clause; or one that opens a
 # list the match ends ("no fever, cough or chest pain", "do not have any trouble breathing or
@@ -148,9 +148,9 @@ class SafetyRules:
     def __init__(self, rules: Sequence[Rule] = (), normalise: Callable[[str], str] = str,
                  classifier: RedFlagClassifier | None = None, messages: dict[str, str] | None = None,
                  classifier_unless: Sequence[str] = (), veto: float | None = None, veto_exempt: Sequence[str] = (),
-                 veto_min_words: int = 8):
+                 veto_min_words: int = VETO_MIN_WORDS):
         """``veto``: P(benign) at or above which the classifier withdraws a rule's escalation,
-        except in the ``veto_exempt`` categories and in messages under ``veto_min_words`` words."""
+        except in the ``veto_exempt`` categories and in conversations under ``veto_min_words`` words."""
         self.rules = list(rules)
         self.veto, self.veto_exempt, self.veto_min_words = veto, set(veto_exempt), veto_min_words
         self.normalise = normalise
@@ -170,7 +170,7 @@ class SafetyRules:
             classifier.require_messages(spec.messages)
         c = spec.classifier
         return cls(spec.rules, Normaliser(spec.vocabulary), classifier, spec.messages, c.unless if c else [],
-                   c.veto if c else None, c.veto_exempt if c else [], c.veto_min_words if c else 8)
+                   c.veto if c else None, c.veto_exempt if c else [], c.veto_min_words if c else VETO_MIN_WORDS)
 
     @classmethod
     def for_settings(cls, settings, embed=None) -> SafetyRules:

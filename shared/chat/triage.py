@@ -31,6 +31,7 @@ Embed = Callable[[list[str]], np.ndarray]
 log = logging.getLogger(__name__)
 SHIPPED = "fitted"  # beside the rules file: the fit a domain ships for its own bank and default embedding model
 FIT_FIELDS = {"bank", "benign", "regularisation", "tune"}  # the classifier section's fields the weights depend on
+VETO_MIN_WORDS = 8
 
 
 class ClassifierSpec(BaseModel):
@@ -50,8 +51,9 @@ class ClassifierSpec(BaseModel):
                                                                "least this, for the message alone and with its history.")
     veto_exempt: list[str] = Field(default_factory=list,
                                    description="Categories whose rules the classifier never overrules.")
-    veto_min_words: int = Field(8, ge=1, description="A message shorter than this is never vetoed: too few words to "
-                                                     "hold the context that makes a named sign harmless.")
+    veto_min_words: int = Field(VETO_MIN_WORDS, ge=1,
+                                description="A message that, with the earlier ones, has fewer words than this is never "
+                                            "vetoed: too few to hold the context that makes a named sign harmless.")
     tune: TuneSpec | None = Field(None, description="Tune the embedding model to the bank (a LoRA adapter) before the "
                                                     "regression; without it the regression reads the frozen embeddings.")
 
