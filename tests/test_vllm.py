@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from contextlib import ExitStack
 
 import pytest
@@ -115,36 +114,52 @@ def test_each_domains_adapter_through_vllm_matches_transformers_peft(vllm, state
         assert served.generate(QUESTION)
 
 
+def running_requests(spec) -> int:
+    """vLLM's own gauge of the requests in its running batch (updated every engine step)."""
+    import httpx
+
+    text = httpx.get(f"{spec.url}/metrics", timeout=10).text
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("vllm:num_requests_running"))
+
+
 def test_three_domains_turns_stream_at_the_same_time(vllm):
+    """The server runs the three turns in one batch, as its own gauge shows while they stream.
+    Not judged by when tokens reach the client: on a loaded 2-core machine vLLM may hand one
+    stream's tokens over in a burst after the others end (CI saw 48 tokens within 1 ms),
+    although the server generated them alongside."""
     manager, spec, _, firsts, _ = vllm
     pid = manager.running().pid
     gens = {"finance": gen(spec), **{d: gen(spec, a.peft_dir) for d, a in firsts.items()}}
-    arrivals: dict[str, list[float]] = {d: [] for d in gens}
     answers: dict[str, str] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(len(gens))
+    running: list[int] = []
+    finished = threading.Event()
 
     def turn(domain):
         try:
             start.wait()
-            pieces = []
-            for piece in gens[domain].stream(LONG, max_tokens=48):
-                arrivals[domain].append(time.monotonic())
-                pieces.append(piece)
-            answers[domain] = "".join(pieces)
+            answers[domain] = "".join(gens[domain].stream(LONG, max_tokens=48))
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
+    def watch():
+        while not finished.is_set():
+            running.append(running_requests(spec))
+            finished.wait(0.05)
+
     threads = [threading.Thread(target=turn, args=(d,)) for d in gens]
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join(600)
+    finished.set()
+    watcher.join(30)
     assert not errors, errors
-    spans = {d: (times[0], times[-1]) for d, times in arrivals.items()}
-    latest_first = max(first for first, _ in spans.values())
-    earliest_last = min(last for _, last in spans.values())
-    assert latest_first < earliest_last, f"each stream gave tokens while the others were streaming: {spans}"
+    assert max(running) == 3, f"the server ran the three turns in one batch (running counts seen: {sorted(set(running))})"
     assert len(set(answers.values())) == 3, "each domain its own adapter (finance the base model)"
     assert manager.running().pid == pid, "one server throughout"
 
