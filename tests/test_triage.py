@@ -113,6 +113,30 @@ AT_WORK_OR_SCHOOL = [
 ]
 
 
+# A word an emergency rule reads is not always the sign it stands for: a number can be a
+# temperature, a dose in mg or an age; a cut, an injury; a fit, a coughing fit; "unresponsive",
+# to texts; a child in the medicine cabinet, with every bottle counted.
+NOT_THE_SIGN = [
+    "my 11 month old had her vaccinations, her temperature is 38.2 and she's had some calpol, still feeding fine",
+    "I took two 400mg ibuprofen 6 hours ago",
+    "I've just cut my arm on a nail sticking out of the fence",
+    "had such a coughing fit just now from all the dust",
+    "my daughter had a giggling fit in assembly and now she's in trouble",
+    "my flatmate is unresponsive to my messages, so rude",
+    "she 'collapsed' onto the bed after a double shift",
+    "my son got into my handbag where my pills are, but I counted them and none are missing, he's fine",
+]
+# ... and the same words where they are the sign; "fine at breakfast" dates an onset, and a
+# scene's calm words ("kids running around") do not make a collapse in it calm.
+THE_SIGN = [
+    ("poisoning", "she took 10 of my sleeping tablets"),
+    ("suicide", "I keep cutting my arms when it gets bad like this"),
+    ("unresponsive", "she had a fit and it's still going"),
+    ("poisoning", "my son got into my handbag and three of my sleeping pills are missing"),
+    ("stroke", "grandma's mouth droops on one side and she can't lift her arm, she was fine at breakfast"),
+    ("unresponsive", "the kids were running around the garden when my husband dropped to the floor"),
+]
+
 def categories(text: str, rules: SafetyRules = RULES, history=()) -> list[str]:
     return [r.id for r in rules.check(text, history).escalations]
 
@@ -122,12 +146,12 @@ def test_each_category_escalates_on_lay_phrasings(category, text):
     assert category in categories(text)
 
 
-@pytest.mark.parametrize("text", NEAR_MISSES)
+@pytest.mark.parametrize("text", NEAR_MISSES + NOT_THE_SIGN)
 def test_near_misses_do_not_escalate(text):
     assert categories(text) == []
 
 
-@pytest.mark.parametrize("category, text", AT_WORK_OR_SCHOOL)
+@pytest.mark.parametrize("category, text", AT_WORK_OR_SCHOOL + THE_SIGN)
 def test_context_words_do_not_silence_an_emergency(category, text):
     assert category in categories(text)
 
@@ -203,7 +227,8 @@ def test_messages_without_clinical_content_do_not_escalate(layered, text):
 
 
 # A wish to be dead, to not exist, or being a burden, with no means or time named: the rules
-# wait for a means; the classifier offers the crisis line (not in bank_ideation.jsonl). With
+# name only being unmissed outright ("no one would miss me") and otherwise wait for a means;
+# the classifier offers the crisis line (not in bank_ideation.jsonl). With
 # greetings and farewells taught as benign, a farewell that sounds final must still escalate.
 IDEATION = ["no one would miss me", "goodbye everyone, this is the end",
             "I'm just a burden to everyone around me and I want to disappear",
