@@ -137,6 +137,7 @@ THE_SIGN = [
     ("unresponsive", "the kids were running around the garden when my husband dropped to the floor"),
 ]
 
+
 def categories(text: str, rules: SafetyRules = RULES, history=()) -> list[str]:
     return [r.id for r in rules.check(text, history).escalations]
 
